@@ -1,0 +1,31 @@
+# The README's two commands: `make demo` and `make test`. Each creates .venv if missing and installs the locked
+# dependency set (pyproject.toml pins the direct dependencies, constraints.txt locks everything beneath them).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint-specs clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24" wheel setuptools
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)  ## a full release of the bundled Adult sample on the embedded defaults (SQLite, local folders)
+	$(PY) scripts/run_release.py adult_income
+
+test: $(STAMP)  ## every test, slow real-training ones included (CI runs exactly this)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)  ## the quick loop while developing
+	$(PY) -m pytest -m "not slow"
+
+lint-specs: $(STAMP)
+	$(VENV)/bin/synth-pipeline validate-spec releases/*.yaml
+
+clean:
+	rm -rf .state .pytest_cache

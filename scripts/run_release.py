@@ -1,0 +1,58 @@
+"""Run one release DAG in-process with `dag.test()` on the embedded defaults, then show what it produced.
+
+Usage: python scripts/run_release.py [RELEASE] [--reject]   (default: adult_income, approved)
+
+Embedded defaults: Airflow metadata in SQLite under .state/airflow, run folders under .state/runs, releases
+published to the spec's publish.uri (published/). The approval is given by the demo steward through Airflow's REST
+handler, as `synth-pipeline approve` would against a running api-server. Variables already set take precedence.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from airflow_local import DEMO_STEWARD, ROOT, answer_in_background, embedded_environment, migrate  # noqa: E402
+
+
+def main(release: str, approve: bool) -> int:
+    embedded_environment(ROOT / ".state" / "airflow")
+    os.environ.setdefault("SYNTH_PIPELINE_STATE", str(ROOT / ".state"))
+    print(f"[demo] Airflow metadata: SQLite in {os.environ['AIRFLOW_HOME']}", flush=True)
+    migrate()
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    if bag.import_errors:
+        for path, error in bag.import_errors.items():
+            print(f"[demo] DAG import error in {path}:\n{error}", file=sys.stderr)
+        return 1
+    if release not in bag.dags:
+        print(f"[demo] no DAG named {release!r}; known: {', '.join(sorted(bag.dags))}", file=sys.stderr)
+        return 1
+    verb = "approve" if approve else "reject"
+    print(f"[demo] the demo steward {DEMO_STEWARD!r} will {verb} through Airflow's REST API "
+          f"(PATCH .../taskInstances/approve/-1/hitlDetails) once the run waits for approval", flush=True)
+    answer = answer_in_background(approve=approve, comment=f"demo: {verb}d by the bundled demo steward")
+    started = time.monotonic()
+    print(f"[demo] running DAG {release!r} with dag.test() ...", flush=True)
+    dag_run = bag.dags[release].test()
+    print(f"[demo] DAG run {dag_run.run_id}: {dag_run.state} in {time.monotonic() - started:.1f}s")
+    if "error" in answer:
+        print(f"[demo] the steward could not answer: {answer['error']}", file=sys.stderr)
+    elif answer:
+        print(f"[demo] {answer['by']} answered {answer['decision']} through the REST API")
+
+    from synth_pipeline.cli import main as cli
+
+    cli(["show-run", str(ROOT / "releases" / f"{release}.yaml"), "--run-id", dag_run.run_id])
+    return 0 if dag_run.state == "success" else 1
+
+
+if __name__ == "__main__":
+    arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
+    sys.exit(main(arguments[0] if arguments else "adult_income", approve="--reject" not in sys.argv))

@@ -1,0 +1,183 @@
+"""The `synth-pipeline` command. Exit codes: 0 ok, 1 invalid input (a spec that fails validation), 2 a pipeline
+error (typed, explained on stderr), 3 an unexpected crash."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from synth_pipeline.errors import PipelineError, SpecError
+
+
+def _validate_spec(args: argparse.Namespace) -> int:
+    from synth_pipeline.spec import load_spec
+
+    status = 0
+    for path in args.files:
+        try:
+            loaded = load_spec(path)
+        except SpecError as exc:
+            print(exc, file=sys.stderr)
+            status = 1
+            continue
+        print(f"{path}: OK (spec hash {loaded.spec_hash[:12]}, {len(loaded.spec.schema)} columns, "
+              f"{len(loaded.spec.sources)} sources)")
+    return status
+
+
+def _run_folder(spec_file: str, run_id: str | None) -> Path:
+    from synth_pipeline.runs import latest_run, run_folder, state_dir
+    from synth_pipeline.spec import load_spec
+
+    loaded = load_spec(spec_file)
+    state = state_dir(loaded.project_root)
+    if run_id:
+        return run_folder(state, loaded.spec.name, run_id)
+    latest = latest_run(state, loaded.spec.name)
+    if latest is None:
+        raise PipelineError(f"no runs of {loaded.spec.name!r} under {state / 'runs'}")
+    return latest
+
+
+def _run_step(args: argparse.Namespace) -> int:
+    from synth_pipeline import steps
+    from synth_pipeline.sources import RunContext
+
+    run_dir = _run_folder(args.spec, args.run_id)
+    if args.step == "extract":
+        context = RunContext(args.run_id, args.data_interval_start, args.data_interval_end)
+        result = steps.run_extract(args.spec, run_dir, context=context)
+    else:
+        result = getattr(steps, f"run_{args.step}")(args.spec, run_dir)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _show_run(args: argparse.Namespace) -> int:
+    from synth_pipeline.runs import describe_run
+    from synth_pipeline.summary import step_headline
+
+    run_dir = _run_folder(args.spec, args.run_id)
+    print(f"run folder: {run_dir}")
+    for step, files in describe_run(run_dir):
+        print(f"  {step}/")
+        for name, size in files:
+            print(f"    {name:<24} {size:>12,} bytes")
+        report = run_dir / step / "report.json"
+        if report.is_file():
+            print(f"    -> {step_headline(step, json.loads(report.read_text()))}")
+    return 0
+
+
+def _steward(args: argparse.Namespace):
+    from synth_pipeline.approval import StewardClient
+
+    return StewardClient(args.api_url, username=args.user)
+
+
+def _pending(args: argparse.Namespace) -> int:
+    waiting = _steward(args).pending()
+    if not waiting:
+        print("no release runs are waiting for a decision")
+    for item in waiting:
+        print(f"{item['dag_id']}  {item['run_id']}  since {item['created_at']}  stewards: {', '.join(item['stewards'])}")
+        print("    " + item["body"].replace("\n", "\n    "))
+    return 0
+
+
+def _answer(args: argparse.Namespace, approve: bool) -> int:
+    if not approve and not args.comment:
+        raise PipelineError("a rejection needs --comment saying why")
+    result = _steward(args).respond(args.run_id, approve=approve, comment=args.comment or "", dag_id=args.release)
+    verb = "approved" if approve else "rejected"
+    print(f"{verb} {result['dag_id']} {result['run_id']} as {result['by']}")
+    return 0
+
+
+def _releases(args: argparse.Namespace) -> int:
+    from synth_pipeline import catalog
+
+    if args.action == "list":
+        found = catalog.list_releases(args.location)
+        if not found:
+            print(f"no releases published at {catalog.default_store(args.location).root}")
+        for info in found:
+            marker = "*" if info.is_latest else " "
+            print(f"{marker} {info.release:<20} {info.version:<28} rows={info.rows}  epsilon={info.epsilon}  "
+                  f"expires {info.expires_at[:10]}  purpose: {info.purpose}")
+        return 0
+    if not args.release:
+        raise PipelineError(f"releases {args.action} needs a release name")
+    manifest = catalog.verify(args.release, args.version, location=args.location)
+    if args.action == "verify":
+        print(f"OK {args.release} {manifest['version']}: {len(manifest['files'])} files match their SHA-256; "
+              f"expires {manifest['expires_at'][:10]}")
+    else:
+        print(json.dumps(manifest, indent=2, sort_keys=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from synth_pipeline.steps import STEPS
+
+    parser = argparse.ArgumentParser(prog="synth-pipeline", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    validate = commands.add_parser("validate-spec", help="validate release spec files; print OK or the errors")
+    validate.add_argument("files", nargs="+")
+    validate.set_defaults(handler=_validate_spec)
+
+    step = commands.add_parser("run-step", help="run one step of a release outside Airflow (debugging)")
+    step.add_argument("step", choices=STEPS)
+    step.add_argument("spec")
+    step.add_argument("--run-id", required=True)
+    step.add_argument("--data-interval-start")
+    step.add_argument("--data-interval-end")
+    step.set_defaults(handler=_run_step)
+
+    show = commands.add_parser("show-run", help="list what a run produced and where")
+    show.add_argument("spec")
+    show.add_argument("--run-id", help="default: the most recent run")
+    show.set_defaults(handler=_show_run)
+
+    def steward_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--api-url", help="Airflow's base URL (default $SYNTH_PIPELINE_AIRFLOW_URL or http://localhost:8080)")
+        command.add_argument("--user", help="steward's Airflow user (default $SYNTH_PIPELINE_STEWARD_USER; "
+                                            "the password is read from $SYNTH_PIPELINE_STEWARD_PASSWORD)")
+
+    pending = commands.add_parser("pending", help="release runs waiting for a steward's decision")
+    steward_options(pending)
+    pending.set_defaults(handler=_pending)
+    for verb, approve in (("approve", True), ("reject", False)):
+        answer = commands.add_parser(verb, help=f"{verb} a release run through the Airflow REST API")
+        answer.add_argument("run_id")
+        answer.add_argument("--release", help="the release (DAG id), if the run id is pending in several")
+        answer.add_argument("--comment", required=not approve, default="")
+        steward_options(answer)
+        answer.set_defaults(handler=lambda args, approve=approve: _answer(args, approve))
+
+    releases = commands.add_parser("releases", help="list, show or verify published releases")
+    releases.add_argument("action", choices=("list", "show", "verify"))
+    releases.add_argument("release", nargs="?")
+    releases.add_argument("--version", default="latest")
+    releases.add_argument("--location", help="where releases are published (default $SYNTH_PIPELINE_CATALOG or ./published)")
+    releases.set_defaults(handler=_releases)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Every error the pipeline raises on purpose, in one place.
+
+Messages name files, columns, keys and counts, never data values: they end up in Airflow task logs.
+"""
+
+
+class PipelineError(Exception):
+    """Base class: a failure the pipeline detected and explained. Exit code 2 in the CLI."""
+
+
+class SpecError(PipelineError):
+    """The release spec is missing, unreadable or invalid."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{path}: {problem}" for problem in self.problems))
+
+
+class SourceError(PipelineError):
+    """A source could not be read: missing file, unreadable format, failing query, bad connection."""
+
+
+class HarmonizeError(PipelineError):
+    """Source tables cannot be mapped onto the target schema (missing column, uncoercible type, empty result)."""
+
+
+class QualityGateFailed(PipelineError):
+    """A Great Expectations suite failed on the table; the message summarises which expectations and how many rows."""
+
+
+class ConfigError(PipelineError):
+    """The environment the pipeline runs in is misconfigured (state folder, connection, key)."""
+
+
+class ApprovalError(PipelineError):
+    """The approval is missing, was refused, or breaks the four-eyes rule; nothing may be published."""
+
+
+class ReleaseNotFound(PipelineError):
+    """No published release or version by that name."""
+
+
+class ReleaseTampered(PipelineError):
+    """A published file is missing, extra, or does not match the checksum in its manifest."""
+
+
+class ReleaseExpired(PipelineError):
+    """The release is past its retention date and must no longer be used."""

@@ -1,0 +1,159 @@
+"""Quality gates: Great Expectations suites from `expectations/` run on a table.
+
+The summary keeps counts and the expectation's own (public) arguments. GX also returns samples of unexpected
+values and their row indexes; those are raw data and are dropped here, before anything is logged or written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from synth_pipeline.errors import ConfigError, QualityGateFailed
+
+# Aggregates that describe the table's shape, not a person: safe to report. Others (a column's max, its mean,
+# its most common value) can be one individual's value, so they are not carried out of GX.
+_SAFE_OBSERVED = {"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal", "expect_table_column_count_to_equal",
+                  "expect_table_column_count_to_be_between"}
+_MAX_LIST = 6
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    expectation: str
+    arguments: str
+    success: bool
+    unexpected_count: int | None = None
+    element_count: int | None = None
+    observed_value: int | float | None = None
+    raised_error: bool = False
+
+    def describe(self) -> str:
+        head = f"{self.expectation}({self.arguments})"
+        if self.raised_error:
+            return f"{head}: raised an error while evaluating (check the column names and arguments in the suite)"
+        if self.unexpected_count is not None and not self.element_count:
+            return f"{head}: {self.unexpected_count} unexpected distinct value(s)"
+        if self.unexpected_count is not None:
+            share = 100.0 * self.unexpected_count / self.element_count if self.element_count else 0.0
+            return f"{head}: {self.unexpected_count} of {self.element_count} rows unexpected ({share:.2f}%)"
+        if self.observed_value is not None:
+            return f"{head}: observed {self.observed_value}"
+        return f"{head}: failed"
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    suite: str
+    suite_sha256: str
+    rows: int
+    evaluated: int
+    outcomes: tuple[ExpectationOutcome, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        return all(outcome.success for outcome in self.outcomes)
+
+    @property
+    def failures(self) -> list[ExpectationOutcome]:
+        return [outcome for outcome in self.outcomes if not outcome.success]
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"quality gate {self.suite!r}: all {self.evaluated} expectations passed on {self.rows} rows"
+        lines = [f"quality gate {self.suite!r} failed: {len(self.failures)} of {self.evaluated} expectations on {self.rows} rows"]
+        lines += [f"  - {outcome.describe()}" for outcome in self.failures]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "passed": self.passed}
+
+
+def _arguments(kwargs: dict) -> str:
+    parts = []
+    for key, value in kwargs.items():
+        if key in ("batch_id", "result_format"):
+            continue
+        shown = f"<{len(value)} values>" if isinstance(value, (list, tuple)) and len(value) > _MAX_LIST else repr(value)
+        parts.append(f"{key}={shown}")
+    return ", ".join(parts)
+
+
+def _raised(exception_info: dict | None) -> bool:
+    # GX reports a failed metric either flat ({raised_exception: ...}) or per metric ({metric_id: {...}}).
+    info = exception_info or {}
+    if "raised_exception" in info:
+        return bool(info["raised_exception"])
+    return any(isinstance(v, dict) and v.get("raised_exception") for v in info.values())
+
+
+def load_suite_json(path: Path) -> dict:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"expectation suite {path}: cannot read ({exc.strerror})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"expectation suite {path}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("expectations"), list):
+        raise ConfigError(f"expectation suite {path}: expected an object with an 'expectations' list")
+    return document
+
+
+def validate_table(table: pd.DataFrame, suite_path: Path) -> QualityReport:
+    """Run the suite on the table with an in-memory GX context; never raises for a failing expectation."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no telemetry from machines holding sensitive data
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its INFO chatter buries the task log
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    document = load_suite_json(suite_path)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    suite = gx.ExpectationSuite(name=document.get("name", suite_path.stem))
+    for index, entry in enumerate(document["expectations"]):
+        try:
+            suite.add_expectation_configuration(ExpectationConfiguration(type=entry["type"], kwargs=entry.get("kwargs", {})))
+        except Exception as exc:  # GX raises several types for an unknown or malformed expectation
+            raise ConfigError(f"expectation suite {suite_path}: expectations[{index}] is invalid: {exc}") from None
+    batch = (
+        context.data_sources.add_pandas("synth_pipeline")
+        .add_dataframe_asset("table")
+        .add_batch_definition_whole_dataframe("whole")
+        .get_batch(batch_parameters={"dataframe": table})
+    )
+    result = batch.validate(suite, result_format="BASIC")
+    outcomes = []
+    for item in result.results:
+        config = item.expectation_config
+        details = item.result or {}
+        observed = details.get("observed_value") if config.type in _SAFE_OBSERVED else None
+        outcomes.append(
+            ExpectationOutcome(
+                expectation=config.type,
+                arguments=_arguments(dict(config.kwargs)),
+                success=bool(item.success),
+                unexpected_count=details.get("unexpected_count"),
+                element_count=details.get("element_count"),
+                observed_value=observed,
+                raised_error=_raised(item.exception_info),
+            )
+        )
+    return QualityReport(
+        suite=suite.name,
+        suite_sha256=hashlib.sha256(suite_path.read_bytes()).hexdigest(),
+        rows=len(table),
+        evaluated=len(outcomes),
+        outcomes=tuple(outcomes),
+    )
+
+
+def enforce(report: QualityReport) -> None:
+    if not report.passed:
+        raise QualityGateFailed(report.summary())

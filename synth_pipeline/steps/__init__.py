@@ -1,0 +1,14 @@
+"""One function per DAG task: `run_<step>(spec_path, run_dir, ...) -> small dict`.
+
+Each loads the spec, hands the pure stage only its slice of it, reads its inputs from earlier steps' partitions and
+writes its own. The returned dict goes through XCom: URIs, counts and hashes, never rows. The modules follow the
+DAG's order; this package re-exports every step so the DAG and the CLI find them by name.
+"""
+
+from synth_pipeline.steps.prepare import run_extract, run_harmonize, run_quality_gate
+from synth_pipeline.steps.release import run_publish, run_retention, run_review
+
+# Steps the CLI can run on their own (`synth-pipeline run-step`); review and publish need the approval's context.
+STEPS = ("extract", "harmonize", "quality_gate")
+
+__all__ = ["STEPS", "run_extract", "run_harmonize", "run_publish", "run_quality_gate", "run_retention", "run_review"]

@@ -1,0 +1,107 @@
+"""The closing steps: the steward's review request, publication of an approved run, and retention clean-up."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from synth_pipeline import approval as approval_rules
+from synth_pipeline import publish
+from synth_pipeline.errors import ConfigError
+from synth_pipeline.runs import step_input, step_output, write_json
+from synth_pipeline.spec import LoadedSpec, load_spec
+from synth_pipeline.storage import Store
+from synth_pipeline.summary import review_markdown, step_reports
+
+SYNTHETIC = ("sample", "synthetic.parquet")
+DATA_CARD = ("report", "data_card.json", "data_card.html")
+
+
+def run_review(spec_path: str | Path, run_dir: Path, *, run_id: str) -> dict:
+    """Subject and body of the approval request (figures only; the steward opens the internal report for more)."""
+    loaded = load_spec(spec_path)
+    return {"subject": f"Approve synthetic release {loaded.spec.name}?", "body": review_markdown(loaded.spec.name, run_id, run_dir)}
+
+
+def destination_store(loaded: LoadedSpec, location: object | None = None) -> Store:
+    """The spec's publish.uri (relative: under the project root), unless the caller hands in a storage path."""
+    if location is not None:
+        return Store.from_location(location)
+    uri = loaded.spec.publish.uri
+    return Store.from_location(uri if "://" in uri else loaded.resolve(uri))
+
+
+def code_version(project_root: Path) -> str:
+    version = importlib.metadata.version("synth-pipeline")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=project_root, capture_output=True,
+                                text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{version}+{commit}" if commit else version
+
+
+def _manifest_facts(loaded: LoadedSpec, run_dir: Path, run_id: str, decision: approval_rules.Decision, rows: int, now: datetime) -> dict:
+    reports = step_reports(run_dir)
+    spec = loaded.spec
+    return {
+        "description": spec.description,
+        "purpose": spec.purpose,
+        "owner": spec.owner,
+        "spec_hash": loaded.spec_hash,
+        "code_version": code_version(loaded.project_root),
+        "run_id": run_id,
+        "rows": rows,
+        "created_at": now.isoformat(),
+        "expires_at": publish.expiry(now, spec.retention_days).isoformat(),
+        "generator": reports.get("train", {}).get("generator"),
+        "privacy": {"epsilon": spec.privacy.epsilon, "delta": spec.privacy.delta,
+                    "ledger_entry": reports.get("charge_budget", {}).get("ledger_entry")},
+        "gates": {step: bool(report.get("passed")) for step, report in reports.items() if "passed" in report},
+        "approval": {"decision": approval_rules.APPROVE, "by": decision.by, "at": decision.at, "comment": decision.comment},
+    }
+
+
+def run_publish(
+    spec_path: str | Path,
+    run_dir: Path,
+    *,
+    run_id: str,
+    run_started: datetime,
+    approval_response: Mapping,
+    triggered_by: str | None,
+    destination: object | None = None,
+    now: datetime | None = None,
+) -> dict:
+    loaded = load_spec(spec_path)
+    if loaded.spec.approval is None:
+        raise ConfigError(f"{loaded.path}: no approval section, so nothing may be published")
+    decision = approval_rules.decision_from_response(approval_response)
+    approval_rules.check_four_eyes(decision, stewards=loaded.spec.approval.stewards, triggered_by=triggered_by)
+    synthetic = step_input(run_dir, SYNTHETIC[0]) / SYNTHETIC[1]
+    card_dir = step_input(run_dir, DATA_CARD[0])
+    store = destination_store(loaded, destination)
+    version = publish.version_for(run_id=run_id, run_started=run_started)
+    now = now or datetime.now(timezone.utc)
+    with step_output(run_dir, "publish") as out:
+        table = pd.read_parquet(synthetic)
+        files = {"synthetic.parquet": synthetic, **{name: card_dir / name for name in DATA_CARD[1:]}}
+        if "csv" in loaded.spec.publish.formats:
+            table.to_csv(out / "synthetic.csv", index=False)
+            files["synthetic.csv"] = out / "synthetic.csv"
+        result = publish.publish_release(
+            store=store, release=loaded.spec.name, version=version, files=files,
+            manifest=_manifest_facts(loaded, run_dir, run_id, decision, len(table), now),
+        )
+        write_json(out / "report.json", {**result, "approved_by": decision.by})
+    return {**result, "approved_by": decision.by}
+
+
+def run_retention(location: object, *, now: datetime | None = None) -> dict:
+    removed = publish.remove_expired(Store.from_location(location), now=now or datetime.now(timezone.utc))
+    return {"removed": [f"{r['release']}/{r['version']}" for r in removed], "count": len(removed)}

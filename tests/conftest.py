@@ -1,0 +1,79 @@
+"""Shared fixtures. Airflow reads its configuration at import time, so the environment is set here, first."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="synth-pipeline-tests-"))
+
+os.environ["AIRFLOW_HOME"] = str(_SESSION_TMP / "airflow")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["SYNTH_PIPELINE_STATE"] = str(_SESSION_TMP / "state")
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = __import__("secrets").token_hex(32)
+# Two Airflow users: the release specs' steward, and alice, who is not one (for the four-eyes and 403 cases).
+TEST_USERS = {"steward": "steward-test-password", "alice": "alice-test-password"}
+(_SESSION_TMP / "passwords.json").write_text(__import__("json").dumps(TEST_USERS))
+os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = ",".join(f"{user}:op" for user in TEST_USERS)
+os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(_SESSION_TMP / "passwords.json")
+
+REQUIRE_SERVICES = os.environ.get("SYNTH_PIPELINE_REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get("SYNTH_PIPELINE_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata database for this test session (the embedded default)."""
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True)
+    return Path(os.environ["AIRFLOW_HOME"])
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The local PostgreSQL; skipped where none is reachable, a failure where services are required (CI)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        reason = f"PostgreSQL not reachable at {engine.url.render_as_string(hide_password=True)}: {str(exc.orig).strip()}"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{reason} (SYNTH_PIPELINE_REQUIRE_SERVICES=1: services are required here)")
+        pytest.skip(reason)
+    finally:
+        engine.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def state_dir(tmp_path, monkeypatch) -> Path:
+    state = tmp_path / "state"
+    monkeypatch.setenv("SYNTH_PIPELINE_STATE", str(state))
+    return state
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A throwaway project root with releases/, data/ and expectations/ copied from the real one."""
+    import shutil
+
+    root = tmp_path / "project"
+    for folder in ("releases", "expectations"):
+        shutil.copytree(ROOT / folder, root / folder)
+    (root / "data").mkdir()
+    for dataset in ("adult_income", "heart_disease"):
+        shutil.copytree(ROOT / "data" / dataset, root / "data" / dataset)
+    return root

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from synth_pipeline import quality
+from synth_pipeline.errors import ConfigError, QualityGateFailed
+from synth_pipeline.harmonize import harmonize
+from synth_pipeline.sources import RunContext, read_sources
+from synth_pipeline.spec import load_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+CANARY = "Zebulon-Canary-7731"
+
+
+@pytest.fixture(scope="module")
+def heart_table() -> pd.DataFrame:
+    loaded = load_spec(ROOT / "releases" / "heart_disease.yaml")
+    table, _ = harmonize(read_sources(loaded, context=RunContext("t")), harmonize_spec=loaded.spec.harmonize, schema=loaded.spec.schema)
+    return table
+
+
+SUITE = ROOT / "expectations" / "heart_disease.json"
+
+
+def test_clean_table_passes(heart_table):
+    report = quality.validate_table(heart_table, SUITE)
+    assert report.passed and report.evaluated == len(json.loads(SUITE.read_text())["expectations"])
+    quality.enforce(report)
+
+
+def test_corrupted_copy_fails_with_counts_and_no_values(heart_table):
+    corrupted = heart_table.copy()
+    corrupted["num"] = corrupted["num"].astype("Int64")
+    corrupted.loc[:9, "num"] = 7  # ten rows outside 0..4
+    hospital = corrupted["source_hospital"].astype("string")
+    hospital.iloc[:3] = CANARY
+    corrupted["source_hospital"] = hospital
+    report = quality.validate_table(corrupted, SUITE)
+    assert not report.passed
+    failed = {(o.expectation, o.unexpected_count) for o in report.failures}
+    assert ("expect_column_values_to_be_between", 10) in failed
+    assert ("expect_column_values_to_be_in_set", 3) in failed
+    with pytest.raises(QualityGateFailed) as caught:
+        quality.enforce(report)
+    message = str(caught.value)
+    assert "expect_column_values_to_be_between(column='num', min_value=0.0, max_value=4.0): 10 of 918 rows unexpected" in message
+    assert CANARY not in message and CANARY not in json.dumps(report.to_dict())
+
+
+def test_missing_column_is_reported_as_an_error_not_a_crash(heart_table):
+    report = quality.validate_table(heart_table.drop(columns=["chol"]), SUITE)
+    assert not report.passed
+    assert any(o.raised_error for o in report.failures)
+    assert "expect_table_columns_to_match_ordered_list" in report.summary()
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [("{not json", "not valid JSON"), ('{"name": "x"}', "expected an object with an 'expectations' list"),
+     ('{"expectations": [{"type": "expect_nothing_useful"}]}', r"expectations\[0\] is invalid")],
+    ids=["bad-json", "no-expectations", "unknown-expectation"],
+)
+def test_bad_suites_are_configuration_errors(tmp_path, heart_table, content, message):
+    suite = tmp_path / "suite.json"
+    suite.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        quality.validate_table(heart_table, suite)
