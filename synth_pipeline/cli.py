@@ -4,11 +4,16 @@ error (typed, explained on stderr), 3 an unexpected crash."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 
 from synth_pipeline.errors import PipelineError, SpecError
+
+# Subcommands that live beside the code they drive: each module has `register(commands)` and imports nothing heavy
+# at module level, so `synth-pipeline --help` stays fast.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def _validate_spec(args: argparse.Namespace) -> int:
@@ -164,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     releases.add_argument("--version", default="latest")
     releases.add_argument("--location", help="where releases are published (default $SYNTH_PIPELINE_CATALOG or ./published)")
     releases.set_defaults(handler=_releases)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(commands)
     return parser
 
 

@@ -47,3 +47,37 @@ class ReleaseTampered(PipelineError):
 
 class ReleaseExpired(PipelineError):
     """The release is past its retention date and must no longer be used."""
+
+
+class PIIFound(PipelineError):
+    """The scan found personal data the spec did not declare; the message names columns and entity types with
+    counts, never the values. Nothing downstream runs."""
+
+
+class PrivacyConfigError(PipelineError):
+    """A privacy parameter cannot be honoured: epsilon or delta out of range, delta >= 1/n, a domain that is
+    neither declared nor estimable, a table too small for the generator's batch. Raised before any charge."""
+
+
+class BudgetExceeded(PipelineError):
+    """Charging this run would take the dataset past its lifetime privacy budget in the ledger."""
+
+
+class LedgerError(PipelineError):
+    """The budget ledger is unreachable, misconfigured, or holds an entry that contradicts this run."""
+
+
+class GeneratorError(PipelineError):
+    """A generator cannot be built, trained, saved or loaded (unknown name, bad hyper-parameters, bad state)."""
+
+
+class ValidationFailed(PipelineError):
+    """The synthetic table fails its GX suite, the schema or a declared constraint."""
+
+
+class UtilityTooLow(PipelineError):
+    """The synthetic table's fidelity or workload utility is below the spec's gates."""
+
+
+class RiskTooHigh(PipelineError):
+    """A re-identification check exceeds the spec's gate: the release must not go out."""

@@ -185,7 +185,7 @@ def _enforce_domain(table: pd.DataFrame, schema: Mapping[str, ColumnSpec], spec:
     for column, column_spec in schema.items():
         values = table[column]
         outside = pd.Series(False, index=table.index)
-        if isinstance(column_spec, CategoricalColumn):
+        if isinstance(column_spec, CategoricalColumn) and column_spec.categories is not None:
             matched = _match_categories(values, column_spec, spec.case_insensitive_categories)
             outside = values.notna() & matched.isna()
             values = matched.where(~outside, values)
@@ -228,8 +228,10 @@ def _final_dtypes(table: pd.DataFrame, schema: Mapping[str, ColumnSpec]) -> pd.D
         values = table[column]
         if isinstance(spec, NumericColumn):
             typed[column] = values.astype("Int64" if spec.type == "integer" else "Float64")
-        elif isinstance(spec, CategoricalColumn):
+        elif isinstance(spec, CategoricalColumn) and spec.categories is not None:
             typed[column] = pd.Categorical(values, categories=list(spec.categories))
+        elif isinstance(spec, CategoricalColumn):  # levels to be estimated under DP later: plain text until then
+            typed[column] = values.astype("string")
         elif isinstance(spec, BooleanColumn):
             typed[column] = values.astype("boolean")
         elif isinstance(spec, DatetimeColumn):

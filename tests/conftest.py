@@ -67,13 +67,11 @@ def state_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def project(tmp_path) -> Path:
-    """A throwaway project root with releases/, data/ and expectations/ copied from the real one."""
+    """A throwaway project root with releases/, expectations/, data/ and config/ copied from the real one."""
     import shutil
 
     root = tmp_path / "project"
-    for folder in ("releases", "expectations"):
-        shutil.copytree(ROOT / folder, root / folder)
-    (root / "data").mkdir()
-    for dataset in ("adult_income", "heart_disease"):
-        shutil.copytree(ROOT / "data" / dataset, root / "data" / dataset)
+    for folder in ("releases", "expectations", "data", "config"):
+        if (ROOT / folder).is_dir():
+            shutil.copytree(ROOT / folder, root / folder)
     return root

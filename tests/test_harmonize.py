@@ -158,3 +158,11 @@ def test_heart_disease_four_hospitals():
     cleveland = table[table["source_hospital"] == "cleveland"]
     assert cleveland["age"].iloc[0] == 63 and cleveland["cp"].iloc[0] == "typical_angina"  # '63.0' and '1.0' read
     assert set(table["sex"].astype(str)) == {"female", "male"}
+
+
+def test_categories_to_be_estimated_stay_text_and_are_not_matched_against_a_domain():
+    frames = {"a": pd.DataFrame({"zip3": [" 681", "680", None]})}
+    schema = {"zip3": {"type": "categorical", "nullable": True}}
+    table, report = run(frames, schema)
+    assert table["zip3"].tolist()[:2] == ["681", "680"] and pd.isna(table["zip3"].iloc[2])
+    assert str(table["zip3"].dtype) == "string" and report.rows_rejected == 0

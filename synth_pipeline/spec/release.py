@@ -1,0 +1,119 @@
+"""The release spec as a whole, its cross-references, and a loaded spec with its origin and hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from synth_pipeline.spec.base import NAME_PATTERN, Frozen
+from synth_pipeline.spec.evaluation import EvaluationSpec, GatesSpec
+from synth_pipeline.spec.harmonize import HarmonizeSpec, SourceMapping
+from synth_pipeline.spec.pii import PiiSpec
+from synth_pipeline.spec.privacy import GeneratorSpec, PrivacySpec, PrivacyUnit, UnitKey
+from synth_pipeline.spec.schema import ColumnSpec
+from synth_pipeline.spec.sources import SourceSpec
+
+
+class QualitySpec(Frozen):
+    suite: str  # path to a GX suite JSON, relative to the project root (the spec folder's parent)
+
+
+class ApprovalSpec(Frozen):
+    """Who may approve (Airflow user ids; never the person who triggered the run) and how long they have."""
+
+    stewards: tuple[str, ...] = Field(min_length=1)
+    timeout_hours: float = Field(72, gt=0)
+
+
+class PublishSpec(Frozen):
+    uri: str = "published"  # a folder under the project root, or an object-store URI (s3://bucket/releases)
+    conn_id: str | None = None  # Airflow Connection holding the object store's credentials
+    formats: tuple[Literal["parquet", "csv"], ...] = ("parquet",)
+    rows: int | None = Field(None, gt=0)  # rows to release; default: a DP estimate of the training table's size
+
+    @model_validator(mode="after")
+    def _parquet_always(self) -> PublishSpec:
+        if "parquet" not in self.formats:
+            raise ValueError("formats must include 'parquet' (the catalog loads and verifies it)")
+        return self
+
+
+class ReleaseSpec(Frozen):
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    description: str
+    owner: str
+    purpose: str
+    schedule: str | None = None
+    retention_days: int = Field(365, gt=0)
+    tags: tuple[str, ...] = ()
+    sources: dict[str, SourceSpec] = Field(min_length=1)
+    harmonize: HarmonizeSpec = HarmonizeSpec()
+    schema_: dict[str, ColumnSpec] = Field(alias="schema", min_length=1)
+    pii: PiiSpec = PiiSpec()
+    privacy_unit: PrivacyUnit = "row"
+    privacy: PrivacySpec
+    generator: GeneratorSpec | None = None  # without it the DAG stops after the PII scan: nothing is trained
+    quality: QualitySpec
+    evaluation: EvaluationSpec = EvaluationSpec()
+    gates: GatesSpec = GatesSpec()
+    approval: ApprovalSpec | None = None  # without it the DAG stops before approval: nothing can be published
+    publish: PublishSpec = PublishSpec()
+
+    @field_validator("privacy_unit", mode="before")
+    @classmethod
+    def _row_or_key(cls, value: object) -> object:
+        if isinstance(value, str) and value != "row":
+            raise ValueError(f"expected 'row' or {{key: COLUMN, max_rows: N}}, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> ReleaseSpec:
+        columns = set(self.schema_)
+        problems = self.harmonize.references(columns, set(self.sources))
+        if isinstance(self.privacy_unit, UnitKey) and self.privacy_unit.key not in columns:
+            problems.append(f"privacy_unit.key: {self.privacy_unit.key!r} is not a schema column")
+        for column in self.pii.columns:
+            if column not in columns:
+                problems.append(f"pii.columns.{column}: not a schema column")
+        for column in sorted(self.evaluation.columns() - columns):
+            problems.append(f"evaluation: {column!r} is not a schema column")
+        if self.privacy.estimation is None:
+            for column, spec in self.schema_.items():
+                if spec.needs_estimation:
+                    problems.append(f"schema.{column}: its domain must be estimated under DP, but privacy.estimation "
+                                    "gives no budget for that (declare the domain, or add privacy.estimation)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def schema(self) -> dict[str, ColumnSpec]:  # type: ignore[override]
+        return self.schema_
+
+    @property
+    def dataset(self) -> str:
+        """The ledger's dataset this release spends from."""
+        return self.privacy.dataset or self.name
+
+    def mapping_for(self, source: str) -> SourceMapping:
+        return self.harmonize.sources.get(source, SourceMapping())
+
+
+class LoadedSpec(BaseModel):
+    """A validated spec with where it came from and its content hash."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    spec: ReleaseSpec
+    path: Path
+    spec_hash: str
+
+    @property
+    def project_root(self) -> Path:
+        return self.path.resolve().parent.parent
+
+    def resolve(self, relative: str) -> Path:
+        """Paths in a spec are relative to the project root (the folder holding releases/)."""
+        candidate = Path(relative)
+        return candidate if candidate.is_absolute() else self.project_root / candidate

@@ -1,0 +1,119 @@
+"""`schema:` the PUBLIC domain of the target table: per column its type, bounds or categories, nullability.
+
+Whatever a column does not declare here must be estimated under DP (and charged) or is refused: encoders read their
+domain from these objects, never from the data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from synth_pipeline.spec.base import Frozen
+
+OutOfDomain = Literal["reject", "clip", "null"]
+
+
+class MapTo(Frozen):
+    map_to: str
+
+
+class ColumnBase(Frozen):
+    nullable: bool = False
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _null_needs_nullable(self) -> ColumnBase:
+        if getattr(self, "out_of_domain", None) == "null" and not self.nullable:
+            raise ValueError("out_of_domain 'null' needs nullable: true")
+        return self
+
+    @property
+    def needs_estimation(self) -> bool:
+        """True when part of the domain must be estimated under DP before a generator may use the column."""
+        return False
+
+
+class NumericColumn(ColumnBase):
+    """`min`/`max` are the public bounds. With `estimate_bounds: true` they are only an outer range, and the
+    generator's bounds are tightened inside it with DP quantiles (charged to privacy.estimation)."""
+
+    type: Literal["integer", "float"]
+    min: float
+    max: float
+    out_of_domain: OutOfDomain = "reject"
+    estimate_bounds: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NumericColumn:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+    @property
+    def needs_estimation(self) -> bool:
+        return self.estimate_bounds
+
+
+class CategoricalColumn(ColumnBase):
+    """Without `categories` the level list is estimated with a thresholded DP histogram (at most
+    `max_categories` levels kept; rarer levels are not released)."""
+
+    type: Literal["categorical"]
+    categories: tuple[str, ...] | None = Field(None, min_length=1)
+    max_categories: int = Field(100, gt=0)
+    out_of_domain: Literal["reject", "null"] | MapTo = "reject"
+
+    @model_validator(mode="after")
+    def _valid_categories(self) -> CategoricalColumn:
+        if self.categories is not None and len(set(self.categories)) != len(self.categories):
+            raise ValueError("categories contain duplicates")
+        if isinstance(self.out_of_domain, MapTo):
+            if self.categories is None:
+                raise ValueError("out_of_domain.map_to needs declared categories")
+            if self.out_of_domain.map_to not in self.categories:
+                raise ValueError(f"out_of_domain.map_to {self.out_of_domain.map_to!r} is not one of the categories")
+        return self
+
+    @property
+    def needs_estimation(self) -> bool:
+        return self.categories is None
+
+
+class BooleanColumn(ColumnBase):
+    type: Literal["boolean"]
+    out_of_domain: Literal["reject", "null"] = "reject"
+
+
+class DatetimeColumn(ColumnBase):
+    type: Literal["datetime"]
+    min: str
+    max: str
+    out_of_domain: OutOfDomain = "reject"
+
+    @model_validator(mode="after")
+    def _parsable_and_ordered(self) -> DatetimeColumn:
+        try:
+            low, high = datetime.fromisoformat(self.min), datetime.fromisoformat(self.max)
+        except ValueError as exc:
+            raise ValueError(f"min and max must be ISO dates or date-times ({exc})") from None
+        if low > high:
+            raise ValueError(f"min ({self.min}) is after max ({self.max})")
+        return self
+
+
+class StringColumn(ColumnBase):
+    """Free text or identifiers: no public domain. The PII stage must drop, pseudonymize or redact it, and no
+    generator models it: string columns are never part of a synthetic release."""
+
+    type: Literal["string"]
+    out_of_domain: Literal["reject"] = "reject"
+
+
+ColumnSpec = Annotated[
+    Union[NumericColumn, CategoricalColumn, BooleanColumn, DatetimeColumn, StringColumn],
+    Field(discriminator="type"),
+]
+COLUMN_TYPES = ("integer", "float", "categorical", "boolean", "datetime", "string")
