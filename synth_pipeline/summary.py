@@ -17,6 +17,10 @@ def step_headline(step: str, report: dict) -> str:
     if step == "quality_gate":
         verdict = "passed" if report["passed"] else "FAILED"
         return f"{verdict}: {report['evaluated']} expectations of suite {report['suite']!r}"
+    if step == "pii_scan":
+        verdict = "passed" if report["passed"] else "FAILED"
+        classes = ", ".join(f"{count} {name}" for name, count in report["classes"].items())
+        return f"{verdict}: {len(report['columns'])} columns scanned ({classes}); {len(report['violations'])} undeclared"
     if step == "publish":
         return f"published version {report['version']} at {report['uri']}"
     scalars = ", ".join(f"{k}={v}" for k, v in report.items() if isinstance(v, (int, float, str)) and k != "spec_hash")

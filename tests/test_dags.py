@@ -29,7 +29,7 @@ def test_dag_folder_imports_without_errors_one_dag_per_spec():
         dag = bag.dags[name]
         assert dag.max_active_runs == 1 and dag.catchup is False
         assert "synthetic-release" in dag.tags
-        assert [t.task_id for t in dag.topological_sort()][:3] == ["extract", "harmonize", "quality_gate"]
+        assert [t.task_id for t in dag.topological_sort()][:4] == ["extract", "harmonize", "quality_gate", "pii_scan"]
 
 
 def test_parsing_is_cheap_and_pulls_in_no_heavy_libraries():
@@ -82,11 +82,11 @@ def test_whole_dag_run_through_dag_test(airflow_db, project, state_dir, monkeypa
     dag_run = bag.dags["heart_disease"].test()
     assert dag_run.state == "success"
     run_dir = next((state_dir / "runs" / "heart_disease").iterdir())
-    assert {p.name for p in run_dir.iterdir()} == {"extract", "harmonize", "quality_gate"}
+    assert {p.name for p in run_dir.iterdir()} == {"extract", "harmonize", "quality_gate", "pii_scan"}
     assert json.loads((run_dir / "harmonize" / "report.json").read_text())["rows_out"] == 918
     assert json.loads((run_dir / "quality_gate" / "report.json").read_text())["passed"] is True
     xcoms = _xcoms("heart_disease", dag_run.run_id)
-    assert {task for task, _ in xcoms} == {"extract", "harmonize", "quality_gate"}
+    assert {task for task, _ in xcoms} == {"extract", "harmonize", "quality_gate", "pii_scan"}
     assert all(len(json.dumps(value, default=str)) < 1000 for _, value in xcoms)  # metadata, not data
 
 

@@ -1,25 +1,39 @@
 """`pii:` how each column holding personal data is handled, and how the Presidio scan is configured.
 
-A column the block does not mention is declared free of PII: the scan stops the run if it finds any there.
+A column the block does not mention is declared free of PII: the scan stops the run if it finds any there, and
+likewise in a column listed with class `none`. Which actions a class allows is checked here; whether a rule fits
+its column's type (dates to years, numbers to bands) is checked against the schema in `ReleaseSpec`.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from synth_pipeline.spec.base import Frozen
 
 PiiClass = Literal["direct_identifier", "quasi_identifier", "sensitive", "free_text", "none"]
 PiiAction = Literal["drop", "pseudonymize", "generalize", "redact", "keep"]
 
+# What each class may do. A direct identifier never reaches a generator (drop it, or keep a keyed pseudonym that
+# no generator models); free text is dropped or redacted; `none` asserts there is nothing to protect.
+ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
+    "direct_identifier": ("drop", "pseudonymize"),
+    "free_text": ("drop", "redact"),
+    "quasi_identifier": ("drop", "pseudonymize", "generalize", "keep"),
+    "sensitive": ("drop", "pseudonymize", "generalize", "keep"),
+    "none": ("keep", "drop"),
+}
+
 
 class KeySource(Frozen):
-    """Where the pseudonymization key is read from: never the key itself."""
+    """Where the pseudonymization key is read from (an environment variable, or an Airflow Connection's password):
+    never the key itself."""
 
-    env: str | None = None
-    conn_id: str | None = None
+    env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    conn_id: str | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> KeySource:
@@ -29,9 +43,14 @@ class KeySource(Frozen):
 
 
 class Generalization(Frozen):
-    to: Literal["year", "month"] | None = None  # dates
-    zip_prefix: int | None = Field(None, ge=1, le=5)  # ZIP codes to their first digits
-    bands: tuple[float, ...] | None = Field(None, min_length=2)  # numbers to bands [b0, b1), [b1, b2), ...
+    """One coarsening rule: `to` (dates to their year or month), `zip_prefix` (ZIP codes to their first digits,
+    optionally with the public list of prefixes; others become null), or `bands` (numbers to [b0, b1), ...,
+    [b(n-1), bn], labelled by the edges)."""
+
+    to: Literal["year", "month"] | None = None
+    zip_prefix: int | None = Field(None, ge=1, le=5)
+    categories: tuple[str, ...] | None = Field(None, min_length=1)  # the prefixes, only with zip_prefix
+    bands: tuple[float, ...] | None = Field(None, min_length=2)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Generalization:
@@ -39,6 +58,14 @@ class Generalization(Frozen):
             raise ValueError("give exactly one of 'to', 'zip_prefix' or 'bands'")
         if self.bands is not None and list(self.bands) != sorted(set(self.bands)):
             raise ValueError("bands must be strictly increasing")
+        if self.categories is not None:
+            if self.zip_prefix is None:
+                raise ValueError("'categories' lists ZIP prefixes: it goes with zip_prefix only")
+            wrong = [c for c in self.categories if not (c.isdigit() and len(c) == self.zip_prefix)]
+            if wrong:
+                raise ValueError(f"categories must be {self.zip_prefix}-digit prefixes; not: {', '.join(wrong)}")
+            if len(set(self.categories)) != len(self.categories):
+                raise ValueError("categories contain duplicates")
         return self
 
 
@@ -48,9 +75,12 @@ class PiiColumn(Frozen):
     generalize: Generalization | None = None
 
     @model_validator(mode="after")
-    def _generalize_needs_rule(self) -> PiiColumn:
+    def _consistent(self) -> PiiColumn:
         if (self.action == "generalize") != (self.generalize is not None):
             raise ValueError("action 'generalize' needs a 'generalize' rule, and only it takes one")
+        allowed = ALLOWED_ACTIONS[self.class_]
+        if self.action not in allowed:
+            raise ValueError(f"class {self.class_!r} allows actions {', '.join(allowed)}; not {self.action!r}")
         return self
 
 
@@ -59,23 +89,43 @@ class PatternSpec(Frozen):
     regex: str
     score: float = Field(0.6, gt=0, le=1)
 
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression ({exc})") from None
+        return value
+
 
 class RecognizerSpec(Frozen):
-    """A custom Presidio pattern recognizer (e.g. a hospital's medical record number)."""
+    """A custom Presidio pattern recognizer (e.g. a hospital's medical record number), and the class of what it
+    finds."""
 
     name: str
     entity: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
     patterns: tuple[PatternSpec, ...] = Field(min_length=1)
     context: tuple[str, ...] = ()
+    class_: Literal["direct_identifier", "quasi_identifier", "sensitive"] = Field("direct_identifier", alias="class")
 
 
 class PiiSpec(Frozen):
     columns: dict[str, PiiColumn] = {}
-    phone_regions: tuple[str, ...] = ("US",)
-    sample_size: int = Field(300, gt=0)
+    phone_regions: tuple[str, ...] = Field(("US",), min_length=1)  # ISO 3166 codes the phone recognizer tries
+    sample_size: int = Field(300, gt=0)  # values scanned per column
+    sample_seed: int = 0  # seeds the sample's RNG: a rerun scans the same rows
     recognizers: tuple[RecognizerSpec, ...] = ()
-    recognizers_file: str | None = None  # YAML with a list of recognizers, relative to the project root
+    recognizers_file: str | None = None  # YAML list of recognizers, relative to the project root
     key: KeySource | None = None
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _region_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        wrong = [r for r in value if not re.fullmatch(r"[A-Z]{2}", r)]
+        if wrong:
+            raise ValueError(f"expected two-letter ISO 3166 region codes (US, GB, ...); not: {', '.join(wrong)}")
+        return value
 
     @model_validator(mode="after")
     def _key_when_pseudonymizing(self) -> PiiSpec:

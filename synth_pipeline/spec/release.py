@@ -12,7 +12,7 @@ from synth_pipeline.spec.evaluation import EvaluationSpec, GatesSpec
 from synth_pipeline.spec.harmonize import HarmonizeSpec, SourceMapping
 from synth_pipeline.spec.pii import PiiSpec
 from synth_pipeline.spec.privacy import GeneratorSpec, PrivacySpec, PrivacyUnit, UnitKey
-from synth_pipeline.spec.schema import ColumnSpec
+from synth_pipeline.spec.schema import ColumnSpec, StringColumn
 from synth_pipeline.spec.sources import SourceSpec
 
 
@@ -74,9 +74,24 @@ class ReleaseSpec(Frozen):
         problems = self.harmonize.references(columns, set(self.sources))
         if isinstance(self.privacy_unit, UnitKey) and self.privacy_unit.key not in columns:
             problems.append(f"privacy_unit.key: {self.privacy_unit.key!r} is not a schema column")
-        for column in self.pii.columns:
+        from synth_pipeline.pii.output import generalized_column  # here: the pii package imports this module
+
+        for column, rule in self.pii.columns.items():
             if column not in columns:
                 problems.append(f"pii.columns.{column}: not a schema column")
+            elif rule.action == "redact" and not isinstance(self.schema_[column], StringColumn):
+                problems.append(f"pii.columns.{column}: redact rewrites free text, but the schema column is "
+                                f"{self.schema_[column].type} (declare it type: string)")
+            elif rule.action == "generalize":
+                try:
+                    released = generalized_column(self.schema_[column], rule.generalize)
+                except ValueError as exc:
+                    problems.append(f"pii.columns.{column}.generalize: {exc}")
+                    continue
+                if released.needs_estimation and self.privacy.estimation is None:
+                    problems.append(f"pii.columns.{column}: the generalized column's levels must be estimated under "
+                                    "DP, but privacy.estimation gives no budget for that (list the prefixes in "
+                                    "generalize.categories, or add privacy.estimation)")
         for column in sorted(self.evaluation.columns() - columns):
             problems.append(f"evaluation: {column!r} is not a schema column")
         if self.privacy.estimation is None:

@@ -1,0 +1,1 @@
+"""Benchmarks: commands that print speed and utility figures (they are not tests)."""
