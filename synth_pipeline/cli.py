@@ -13,7 +13,7 @@ from synth_pipeline.errors import PipelineError, SpecError
 
 # Subcommands that live beside the code they drive: each module has `register(commands)` and imports nothing heavy
 # at module level, so `synth-pipeline --help` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("synth_pipeline.pii.cli",)
+COMMAND_MODULES: tuple[str, ...] = ("synth_pipeline.privacy.cli", "synth_pipeline.pii.cli")
 
 
 def _validate_spec(args: argparse.Namespace) -> int:

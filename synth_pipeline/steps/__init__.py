@@ -5,6 +5,7 @@ writes its own. The returned dict goes through XCom: URIs, counts and hashes, ne
 DAG's order; this package re-exports every step so the DAG and the CLI find them by name.
 """
 
+from synth_pipeline.steps.budget import mark_charge_spent, run_charge_budget, run_settle_budget, run_split
 from synth_pipeline.steps.pii import run_pii_scan
 from synth_pipeline.steps.prepare import run_extract, run_harmonize, run_quality_gate
 from synth_pipeline.steps.release import run_publish, run_retention, run_review
@@ -12,5 +13,5 @@ from synth_pipeline.steps.release import run_publish, run_retention, run_review
 # Steps the CLI can run on their own (`synth-pipeline run-step`); review and publish need the approval's context.
 STEPS = ("extract", "harmonize", "quality_gate", "pii_scan")
 
-__all__ = ["STEPS", "run_extract", "run_harmonize", "run_pii_scan", "run_publish", "run_quality_gate", "run_retention",
-           "run_review"]
+__all__ = ["STEPS", "mark_charge_spent", "run_charge_budget", "run_extract", "run_harmonize", "run_pii_scan",
+           "run_publish", "run_quality_gate", "run_retention", "run_review", "run_settle_budget", "run_split"]
