@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -13,7 +14,8 @@ from synth_pipeline.errors import PipelineError, SpecError
 
 # Subcommands that live beside the code they drive: each module has `register(commands)` and imports nothing heavy
 # at module level, so `synth-pipeline --help` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ("synth_pipeline.privacy.cli", "synth_pipeline.pii.cli")
+COMMAND_MODULES: tuple[str, ...] = ("synth_pipeline.privacy.cli", "synth_pipeline.pii.cli",
+                                    "synth_pipeline.bench.generators")
 
 
 def _validate_spec(args: argparse.Namespace) -> int:
@@ -49,14 +51,17 @@ def _run_folder(spec_file: str, run_id: str | None) -> Path:
 def _run_step(args: argparse.Namespace) -> int:
     from synth_pipeline import steps
     from synth_pipeline.sources import RunContext
+    from synth_pipeline.spec import load_spec
 
     run_dir = _run_folder(args.spec, args.run_id)
-    if args.step == "extract":
-        context = RunContext(args.run_id, args.data_interval_start, args.data_interval_end)
-        result = steps.run_extract(args.spec, run_dir, context=context)
-    else:
-        result = getattr(steps, f"run_{args.step}")(args.spec, run_dir)
-    print(json.dumps(result, indent=2))
+    function = getattr(steps, f"run_{args.step}")
+    accepted = inspect.signature(function).parameters
+    generator = load_spec(args.spec).spec.generator
+    seed = args.seed if args.seed is not None else (generator.seed if generator else None)
+    offered = {"run_id": args.run_id, "seed": seed,
+               "context": RunContext(args.run_id, args.data_interval_start, args.data_interval_end)}
+    result = function(args.spec, run_dir, **{name: value for name, value in offered.items() if name in accepted})
+    print(json.dumps(result, indent=2, default=str))
     return 0
 
 
@@ -140,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--run-id", required=True)
     step.add_argument("--data-interval-start")
     step.add_argument("--data-interval-end")
+    step.add_argument("--seed", type=int, help="fix the randomness (tests, debugging); default: the spec's generator.seed")
     step.set_defaults(handler=_run_step)
 
     show = commands.add_parser("show-run", help="list what a run produced and where")

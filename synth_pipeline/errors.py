@@ -81,3 +81,12 @@ class UtilityTooLow(PipelineError):
 
 class RiskTooHigh(PipelineError):
     """A re-identification check exceeds the spec's gate: the release must not go out."""
+
+
+class DomainError(PipelineError):
+    """A table does not fit its declared public domain: a value outside a column's bounds or categories where the
+    column's policy is to reject, or a null in a non-nullable column. The domain is never widened to fit."""
+
+
+class GatesFailed(PipelineError):
+    """A run's report is written, but one of its gates failed: the run ends failed and nothing is published."""

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+from testsupport import ROOT, TEST_USERS
+
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="synth-pipeline-tests-"))
 
 os.environ["AIRFLOW_HOME"] = str(_SESSION_TMP / "airflow")
@@ -21,8 +21,6 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["SYNTH_PIPELINE_STATE"] = str(_SESSION_TMP / "state")
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = __import__("secrets").token_hex(32)
-# Two Airflow users: the release specs' steward, and alice, who is not one (for the four-eyes and 403 cases).
-TEST_USERS = {"steward": "steward-test-password", "alice": "alice-test-password"}
 (_SESSION_TMP / "passwords.json").write_text(__import__("json").dumps(TEST_USERS))
 os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = ",".join(f"{user}:op" for user in TEST_USERS)
 os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(_SESSION_TMP / "passwords.json")

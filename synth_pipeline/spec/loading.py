@@ -78,7 +78,12 @@ def parse_spec(raw: Any, path: str | Path) -> ReleaseSpec:
     try:
         return ReleaseSpec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(str(path), [_format_error(e) for e in exc.errors(include_url=False)]) from None
+        problems = []
+        for error in exc.errors(include_url=False):
+            problem = _format_error(error)
+            # Cross-section checks run on the whole spec; each of their problems already names its key path.
+            problems += problem.removeprefix("(top level): ").split("\n") if not error["loc"] else [problem]
+        raise SpecError(str(path), problems) from None
 
 
 def spec_hash(spec: ReleaseSpec) -> str:

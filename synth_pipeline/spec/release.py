@@ -92,6 +92,8 @@ class ReleaseSpec(Frozen):
                     problems.append(f"pii.columns.{column}: the generalized column's levels must be estimated under "
                                     "DP, but privacy.estimation gives no budget for that (list the prefixes in "
                                     "generalize.categories, or add privacy.estimation)")
+        if self.generator is not None:
+            problems += self._generator_problems()
         for column in sorted(self.evaluation.columns() - columns):
             problems.append(f"evaluation: {column!r} is not a schema column")
         if self.privacy.estimation is None:
@@ -100,8 +102,21 @@ class ReleaseSpec(Frozen):
                     problems.append(f"schema.{column}: its domain must be estimated under DP, but privacy.estimation "
                                     "gives no budget for that (declare the domain, or add privacy.estimation)")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))  # one problem a line: the loader lists each
         return self
+
+    def _generator_problems(self) -> list[str]:
+        # The registry validates each generator's hyper-parameters; it imports pydantic only, never torch.
+        from synth_pipeline.errors import GeneratorError
+        from synth_pipeline.generators import REGISTRY, parse_params
+
+        if self.generator.name not in REGISTRY:
+            return [f"generator.name: expected one of {sorted(REGISTRY)}, got {self.generator.name!r}"]
+        try:
+            parse_params(self.generator.name, self.generator.params)
+        except GeneratorError as exc:
+            return str(exc).split("; ")
+        return []
 
     @property
     def schema(self) -> dict[str, ColumnSpec]:  # type: ignore[override]

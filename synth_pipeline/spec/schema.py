@@ -45,11 +45,23 @@ class NumericColumn(ColumnBase):
     max: float
     out_of_domain: OutOfDomain = "reject"
     estimate_bounds: bool = False
+    # Public cut points for the generators' bins, declared by the data owner for a heavy-tailed column (a capital
+    # income: 0 alone, then widening bins). Strictly increasing from min to max; bin k is [edges[k], edges[k+1]),
+    # the last one closed. Without them, generators use equal-width bins on [min, max].
+    bin_edges: tuple[float, ...] | None = Field(None, min_length=2)
 
     @model_validator(mode="after")
     def _ordered(self) -> NumericColumn:
         if self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.bin_edges is not None:
+            if self.estimate_bounds:
+                raise ValueError("bin_edges fix the bins on the declared bounds: they cannot go with estimate_bounds")
+            edges = list(self.bin_edges)
+            if edges != sorted(set(edges)):
+                raise ValueError("bin_edges must be strictly increasing")
+            if edges[0] != self.min or edges[-1] != self.max:
+                raise ValueError(f"bin_edges must start at min ({self.min}) and end at max ({self.max})")
         return self
 
     @property

@@ -16,12 +16,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from synth_pipeline.errors import PrivacyConfigError
+from synth_pipeline.generators import make_generator
 from synth_pipeline.pii.output import output_schema
 from synth_pipeline.privacy.contributions import bound_contributions, split_holdout
 from synth_pipeline.privacy.estimation import plan_estimation
 from synth_pipeline.privacy.ledger import LedgerEntry, ledger_for
+from synth_pipeline.release_schema import modelled_columns
 from synth_pipeline.runs import read_json, step_input, step_output, write_json
-from synth_pipeline.spec import LoadedSpec, load_spec
+from synth_pipeline.spec import CategoricalColumn, ColumnSpec, EstimationBudget, LoadedSpec, NumericColumn, load_spec
 
 TRAIN = "train.parquet"
 HOLDOUT = "holdout.parquet"
@@ -64,10 +66,34 @@ def _preflight(loaded: LoadedSpec, run_dir: Path) -> dict:
     columns = set(pq.read_schema(folder / TRAIN).names)
     trained_schema = {name: column for name, column in output_schema(spec.schema, spec.pii).items() if name in columns}
     estimation = spec.privacy.estimation
-    if estimation is None:  # the spec refuses a column that needs estimation without this budget
-        return {}
-    plan = plan_estimation(trained_schema, epsilon=estimation.epsilon, delta=estimation.delta)
+    plan = {} if estimation is None else plan_estimation(trained_schema, epsilon=estimation.epsilon,
+                                                         delta=estimation.delta)
+    _check_generator(loaded, individuals=individuals, spent_on_estimation=estimation if plan else None)
     return {column: {"epsilon": share.epsilon, "delta": share.delta} for column, share in plan.items()}
+
+
+def _largest_domain(schema: dict[str, ColumnSpec]) -> dict[str, ColumnSpec]:
+    """The modelled schema with every domain still to be estimated at the largest it can come out."""
+    largest = {}
+    for name, column in schema.items():
+        if isinstance(column, CategoricalColumn) and column.categories is None:
+            column = column.model_copy(update={"categories": tuple(f"level_{i}" for i in range(column.max_categories))})
+        elif isinstance(column, NumericColumn) and column.estimate_bounds:
+            column = column.model_copy(update={"estimate_bounds": False})
+        largest[name] = column
+    return largest
+
+
+def _check_generator(loaded: LoadedSpec, *, individuals: int, spent_on_estimation: EstimationBudget | None) -> None:
+    """The generator's own refusals (domain too large, table smaller than a batch, ...), on public facts only."""
+    spec = loaded.spec
+    generator = make_generator(spec.generator.name, spec.generator.params)
+    schema, _ = modelled_columns(spec)
+    epsilon, delta = spec.privacy.epsilon, spec.privacy.delta
+    if spent_on_estimation is not None:
+        epsilon, delta = epsilon - spent_on_estimation.epsilon, delta - spent_on_estimation.delta
+    domain = generator.build_domain(_largest_domain(schema))
+    generator.check_feasible(domain, n_rows=individuals, epsilon=epsilon, delta=delta, units=None)
 
 
 def _mechanism(loaded: LoadedSpec, estimated: dict) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SHARED_DATA
+from testsupport import SHARED_DATA
 from synth_pipeline.bench.pii import load_truths, score_truth
 from synth_pipeline.pii.engine import EngineConfig, analyzer_for
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import SHARED_DATA
+from testsupport import SHARED_DATA
 from synth_pipeline.cli import main as cli
 from synth_pipeline.spec import PiiSpec
 

@@ -295,7 +295,7 @@ def test_ledger_config_is_validated(tmp_path):
 
 
 def test_the_project_config_covers_the_bundled_datasets():
-    from conftest import ROOT
+    from testsupport import ROOT
 
     budgets = load_budgets(ROOT / "config" / "ledger.yaml")
     assert {"adult_income", "heart_disease", "synthea_patients"} <= set(budgets)

@@ -1,0 +1,115 @@
+"""Marginal fidelity: how far a synthetic table's low-order marginals are from the real table's.
+
+The distance is the total variation distance (half the L1 distance between the two normalised histograms) of a set
+of columns' joint distribution, averaged over sets. Numeric and datetime columns are cut into `bins` equal-width
+bins on their PUBLIC bounds (never on the data), nulls are a cell of their own, categorical and boolean columns
+keep their levels. String columns are not synthesized and are left out.
+
+This is an internal comparison of real and synthetic data: it goes to the steward, never into a release.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from synth_pipeline.spec.schema import (
+    BooleanColumn,
+    CategoricalColumn,
+    ColumnSpec,
+    DatetimeColumn,
+    NumericColumn,
+    StringColumn,
+)
+
+
+def _bounded_bins(values: np.ndarray, low: float, high: float, bins: int) -> np.ndarray:
+    if high <= low:
+        return np.zeros(len(values), dtype=np.int64)
+    scaled = np.floor((values - low) / (high - low) * bins)
+    return np.clip(np.nan_to_num(scaled, nan=0.0), 0, bins - 1).astype(np.int64)
+
+
+def _column_cells(series: pd.Series, spec: ColumnSpec, bins: int, levels: list[str] | None) -> tuple[np.ndarray, int]:
+    """Cell index per row and the number of cells (the last one is null)."""
+    null = series.isna().to_numpy()
+    if isinstance(spec, NumericColumn):
+        values = pd.to_numeric(series).to_numpy(dtype=np.float64, na_value=np.nan)
+        cells, size = _bounded_bins(values, spec.min, spec.max, bins), bins
+    elif isinstance(spec, DatetimeColumn):
+        stamps = pd.to_datetime(series).astype("datetime64[s]").to_numpy(dtype="datetime64[s]")
+        seconds = np.where(null, 0, stamps.astype(np.int64)).astype(np.float64)
+        low, high = (pd.Timestamp(bound).timestamp() for bound in (spec.min, spec.max))
+        cells, size = _bounded_bins(seconds, low, high, bins), bins
+    elif isinstance(spec, BooleanColumn):
+        cells, size = np.where(null, 0, series.astype("boolean").fillna(False).to_numpy(dtype=np.int64)), 2
+    else:
+        lookup = {level: k for k, level in enumerate(levels)}
+        mapped = series.astype("string").map(lookup).to_numpy(dtype=np.float64, na_value=np.nan)
+        # A value outside the levels (possible only in a broken table) gets its own cell, so it counts as a miss.
+        cells = np.where(np.isnan(mapped), len(levels), np.nan_to_num(mapped, nan=0)).astype(np.int64)
+        size = len(levels) + 1
+    return np.where(null, size, cells), size + 1
+
+
+def _levels(spec: ColumnSpec, column: str, tables: tuple[pd.DataFrame, ...]) -> list[str] | None:
+    if not isinstance(spec, CategoricalColumn):
+        return None
+    if spec.categories is not None:
+        return list(spec.categories)
+    # No declared levels: this internal comparison may use the union of what both tables hold.
+    seen = set()
+    for table in tables:
+        seen |= set(table[column].dropna().astype(str))
+    return sorted(seen)
+
+
+def discretize(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[str, ColumnSpec], *,
+               bins: int) -> tuple[list[str], np.ndarray, np.ndarray, list[int]]:
+    """Cell codes of both tables on the same grid: (columns, real codes, synthetic codes, cells per column)."""
+    columns = [name for name, spec in schema.items() if not isinstance(spec, StringColumn)]
+    real_codes, synthetic_codes, sizes = [], [], []
+    for name in columns:
+        levels = _levels(schema[name], name, (real, synthetic))
+        real_cells, size = _column_cells(real[name], schema[name], bins, levels)
+        synthetic_cells, _ = _column_cells(synthetic[name], schema[name], bins, levels)
+        real_codes.append(real_cells)
+        synthetic_codes.append(synthetic_cells)
+        sizes.append(size)
+    return columns, np.stack(real_codes, axis=1), np.stack(synthetic_codes, axis=1), sizes
+
+
+def _histogram(codes: np.ndarray, sizes: list[int]) -> np.ndarray:
+    flat = np.ravel_multi_index(tuple(codes.T), tuple(sizes))
+    counts = np.bincount(flat, minlength=math.prod(sizes)).astype(np.float64)
+    return counts / max(counts.sum(), 1.0)
+
+
+def marginal_tvds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[str, ColumnSpec], *, ways: int,
+                  bins: int = 16, max_sets: int | None = None,
+                  rng: np.random.Generator | None = None) -> dict[tuple[str, ...], float]:
+    """TVD per set of `ways` columns: all sets, or `max_sets` drawn at random (with `rng`) when there are more."""
+    columns, real_codes, synthetic_codes, sizes = discretize(real, synthetic, schema, bins=bins)
+    sets = list(itertools.combinations(range(len(columns)), ways))
+    if max_sets is not None and len(sets) > max_sets:
+        if rng is None:
+            raise ValueError("drawing a subset of marginals needs an rng")
+        sets = [sets[i] for i in sorted(rng.choice(len(sets), size=max_sets, replace=False))]
+    result = {}
+    for chosen in sets:
+        chosen_sizes = [sizes[i] for i in chosen]
+        p = _histogram(real_codes[:, chosen], chosen_sizes)
+        q = _histogram(synthetic_codes[:, chosen], chosen_sizes)
+        result[tuple(columns[i] for i in chosen)] = 0.5 * float(np.abs(p - q).sum())
+    return result
+
+
+def marginal_tvd(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[str, ColumnSpec], *, ways: int,
+                 bins: int = 16, max_sets: int | None = None, rng: np.random.Generator | None = None) -> float:
+    """Mean TVD over all `ways`-column marginals (or `max_sets` random ones): 0 identical, 1 disjoint."""
+    tvds = marginal_tvds(real, synthetic, schema, ways=ways, bins=bins, max_sets=max_sets, rng=rng)
+    return float(np.mean(list(tvds.values()))) if tvds else 0.0

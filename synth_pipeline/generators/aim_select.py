@@ -1,0 +1,147 @@
+"""AIM's adaptive choice of marginals (McKenna, Mullins, Sheldon & Miklau 2022, Algorithm 2), on integer codes.
+
+Round by round, the exponential mechanism picks the candidate marginal the current model gets most wrong, net of
+the noise measuring it would add, weighted by how much of the workload it covers; the Gaussian mechanism measures
+it; the graphical model is refitted to every measurement so far. When a measurement barely moves the model the
+noise is halved (budget annealing), and the last round spends exactly what is left. The model may only grow in
+proportion to the budget spent, up to `max_model_cells`.
+
+Privacy (zCDP, `synth_pipeline.privacy.accounting`): a Gaussian measurement with noise sigma on counts whose L2
+sensitivity is Delta costs Delta^2 / (2 sigma^2); a selection at epsilon costs epsilon^2 / 8. Delta is the most rows
+one individual contributes (1 for row-level privacy): one person changes one marginal's counts by at most that in
+L2 and L1, and each score by at most Delta * its workload weight.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from synth_pipeline.generators import pgm
+from synth_pipeline.generators.params import AimParams
+from synth_pipeline.privacy.accounting import Accountant, gaussian_rho
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AimResult:
+    model: pgm.GraphicalModel
+    measurements: tuple[pgm.Measurement, ...]
+    total: float  # the DP estimate of the row count
+    rounds: int
+
+
+def _counts(codes: np.ndarray, clique: pgm.Clique, sizes: Sequence[int]) -> np.ndarray:
+    flat = np.ravel_multi_index(tuple(codes[:, list(clique)].T), [sizes[a] for a in clique])
+    return np.bincount(flat, minlength=pgm.cells(clique, sizes)).astype(np.float64)
+
+
+def candidates_and_weights(attributes: int, workload_ways: int) -> dict[pgm.Clique, float]:
+    """The workload's downward closure with AIM's weights w_r = sum over workload marginals s of |r & s|."""
+    workload = list(itertools.combinations(range(attributes), min(workload_ways, attributes)))
+    closure = {sub for s in workload for k in range(1, len(s) + 1) for sub in itertools.combinations(s, k)}
+    return {r: float(sum(len(set(r) & set(s)) for s in workload)) for r in sorted(closure, key=lambda c: (len(c), c))}
+
+
+class _Estimate:
+    """Measurements so far, the DP row count they imply, and the model fitted to them."""
+
+    def __init__(self, sizes: Sequence[int], settings: AimParams):
+        self.sizes, self.settings = tuple(sizes), settings
+        self.measurements: list[pgm.Measurement] = []
+        self.tree = pgm.build_junction_tree([(a,) for a in range(len(sizes))], sizes)
+        self.model = pgm.GraphicalModel(self.tree, sizes)
+
+    def add(self, measurement: pgm.Measurement) -> None:
+        self.measurements.append(measurement)
+        if self.tree.home(measurement.clique) < 0:
+            self.tree = self.grown_tree(measurement.clique)
+            self.model = pgm.reshape_onto(self.model, self.tree)
+
+    def grown_tree(self, clique: pgm.Clique) -> pgm.JunctionTree:
+        # The old junction cliques stay cliques of the new graph, so the old potentials have a home in it.
+        return pgm.build_junction_tree(list(self.tree.cliques) + [clique], self.sizes)
+
+    @property
+    def total(self) -> float:
+        """Inverse-variance weighted mean of the measurements' noisy totals (each a sum of noisy cells); post-
+        processing of DP measurements, hence a DP row count."""
+        weights = [1.0 / (len(m.y) * m.sigma**2) for m in self.measurements]
+        sums = [float(m.y.sum()) for m in self.measurements]
+        return max(1.0, sum(w * s for w, s in zip(weights, sums)) / sum(weights))
+
+    def refit(self, iterations: int) -> float:
+        self.model, loss = pgm.fit(self.model, self.measurements, total=self.total, sweeps=self.settings.sweeps,
+                                   iterations=iterations)
+        return loss
+
+
+def run_aim(codes: np.ndarray, sizes: Sequence[int], *, rho: float, sensitivity: float, settings: AimParams,
+            accountant: Accountant, delta: float, rng: np.random.Generator) -> AimResult:
+    """Spend exactly `rho` (zCDP) on AIM's selections and measurements of `codes`; every charge goes to
+    `accountant` (`delta` only to log the epsilon spent so far)."""
+    attributes = len(sizes)
+    weights = {r: w for r, w in candidates_and_weights(attributes, settings.workload_ways).items()
+               if pgm.cells(r, sizes) <= settings.max_clique_cells or len(r) == 1}
+    data = {r: _counts(codes, r, sizes) for r in weights}
+    score_sensitivity = sensitivity * max(weights.values())
+    # The one-way marginals get their share of the budget at one noise scale; each later round gets
+    # (rest) / T, split between choosing (epsilon) and measuring (sigma).
+    one_way_sigma = sensitivity / math.sqrt(2 * settings.one_way_share * rho / attributes)
+    per_round = (1 - settings.one_way_share) * rho / settings.rounds
+    sigma = sensitivity / math.sqrt(2 * (1 - settings.selection_share) * per_round)
+    epsilon = math.sqrt(8 * settings.selection_share * per_round)
+    estimate, used = _Estimate(sizes, settings), 0.0
+
+    def measure(clique: pgm.Clique, noise: float, purpose: str) -> None:
+        nonlocal used
+        y = data[clique] + rng.normal(0.0, noise, size=len(data[clique]))
+        estimate.add(pgm.Measurement(clique, torch.as_tensor(y), noise))
+        accountant.gaussian(purpose=purpose, sensitivity=sensitivity, sigma=noise)
+        used += gaussian_rho(sensitivity=sensitivity, sigma=noise)
+
+    for a in range(attributes):
+        measure((a,), one_way_sigma, "one-way marginal")
+    estimate.refit(settings.iterations)
+    rounds, grown = 0, {}
+    while rho - used > 1e-12 * rho:
+        remaining = rho - used
+        round_cost = gaussian_rho(sensitivity=sensitivity, sigma=sigma) + epsilon**2 / 8
+        if remaining < 2 * round_cost:  # not enough for two more rounds: this one spends all of it
+            sigma = sensitivity / math.sqrt(2 * (1 - settings.selection_share) * remaining)
+            epsilon = math.sqrt(8 * settings.selection_share * remaining)
+        rounds += 1
+        # The model may grow with the budget spent (AIM's guard against cliques too large to estimate well).
+        size_limit = settings.max_model_cells * (used + round_cost) / rho
+        allowed = []
+        for r in weights:
+            if estimate.tree.home(r) < 0 and (estimate.tree.cliques, r) not in grown:
+                grown[estimate.tree.cliques, r] = estimate.grown_tree(r).size(sizes)
+            if estimate.tree.home(r) >= 0 or grown[estimate.tree.cliques, r] <= size_limit:
+                allowed.append(r)
+        beliefs, total = estimate.model.beliefs(), estimate.total
+        model_counts = {r: total * estimate.model.marginal(r, beliefs).reshape(-1).numpy() for r in allowed}
+        scores = np.array([weights[r] * (np.abs(data[r] - model_counts[r]).sum()
+                                         - math.sqrt(2 / math.pi) * sigma * pgm.cells(r, sizes)) for r in allowed])
+        # Exponential mechanism by the Gumbel-max trick: argmax of eps * q / (2 Delta_q) + Gumbel noise.
+        chosen = allowed[int(np.argmax(epsilon * scores / (2 * score_sensitivity) + rng.gumbel(size=len(allowed))))]
+        accountant.exponential(purpose="choose a marginal", epsilon=epsilon)
+        used += epsilon**2 / 8
+        measure(chosen, sigma, "chosen marginal")
+        before = model_counts[chosen]
+        loss = estimate.refit(settings.iterations)
+        after = estimate.total * estimate.model.marginal(chosen).reshape(-1).numpy()
+        log.info("AIM round %d: measured %s (%d cells, sigma %.1f); model %d cells, loss %.4g; epsilon spent %.4f",
+                 rounds, chosen, pgm.cells(chosen, sizes), sigma, estimate.tree.size(sizes), loss,
+                 accountant.epsilon(delta=delta))
+        if np.abs(after - before).sum() <= math.sqrt(2 / math.pi) * sigma * pgm.cells(chosen, sizes):
+            sigma, epsilon = sigma / 2, epsilon * 2  # the model learnt little: measure more precisely
+    estimate.refit(settings.final_iterations)
+    return AimResult(estimate.model, tuple(estimate.measurements), estimate.total, rounds)

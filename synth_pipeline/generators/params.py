@@ -1,0 +1,46 @@
+"""Hyper-parameters of each generator, validated from the spec's `generator.params` (light: pydantic only).
+
+They are fixed in the spec before any data is seen: choosing them by looking at the private table would itself
+leak. The defaults were chosen by `synth-pipeline bench` on the bundled Adult sample (a use of that public data,
+acceptable for it and for nothing else); a new dataset should keep them or set its own from public knowledge.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from synth_pipeline.spec.base import Frozen
+
+
+class DomainParams(Frozen):
+    """How the public domain is cut into codes (see `synth_pipeline.domain.build_domain`)."""
+
+    # Integers with at most this many values get one code each; wider numerics and datetimes this many bins.
+    numeric_bins: int = Field(100, ge=2, le=1000)
+    max_levels: int = Field(1000, ge=2, le=100_000)  # refuse columns with more codes than this
+
+
+class AimParams(DomainParams):
+    """The marginal-based generator: AIM's adaptive measurements and a Private-PGM graphical model."""
+
+    workload_ways: int = Field(2, ge=1, le=4)  # the workload AIM serves: all marginals on this many columns
+    one_way_share: float = Field(0.2, gt=0, lt=1)  # of the budget, spent first on every one-way marginal
+    rounds: int = Field(120, ge=2, le=10_000)  # AIM's T: the rest of the budget / T is the first rounds' budget
+    selection_share: float = Field(0.1, gt=0, lt=1)  # of each round's budget, the share spent choosing
+    max_model_cells: int = Field(200_000, ge=1_000, le=50_000_000)  # junction-tree size cap (memory, time)
+    max_clique_cells: int = Field(100_000, ge=10, le=10_000_000)  # larger marginals are never measured
+    sweeps: int = Field(2, ge=0, le=100)  # proportional-fitting sweeps per refit
+    iterations: int = Field(50, ge=0, le=10_000)  # mirror-descent steps per round
+    final_iterations: int = Field(250, ge=0, le=100_000)
+
+
+class AutoregressiveParams(DomainParams):
+    """The DP-SGD generator: an autoregressive network over the columns trained with Opacus."""
+
+    embedding_dim: int = Field(16, ge=1, le=512)
+    hidden: int = Field(128, ge=1, le=4096)
+    epochs: int = Field(20, ge=1, le=10_000)
+    batch_size: int = Field(1024, ge=2, le=1_000_000)  # expected (Poisson) batch size
+    learning_rate: float = Field(3e-3, gt=0, le=1)
+    max_grad_norm: float = Field(1.0, gt=0)  # per-example clipping bound C
+    count_share: float = Field(0.01, gt=0, lt=0.5)  # of the zCDP budget, spent on the DP counts
