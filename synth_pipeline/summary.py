@@ -3,26 +3,63 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from synth_pipeline.runs import describe_run
 
 
+def _verdict(report: dict) -> str:
+    return "passed" if report.get("passed") else "FAILED"
+
+
+def _gate_figures(report: dict, names: tuple[str, ...]) -> str:
+    figures = {g["name"]: g["value"] for g in report.get("gates", [])}
+    return ", ".join(f"{name} {figures[name]:.3g}" for name in names if figures.get(name) is not None)
+
+
+def _charge(report: dict) -> str:
+    entry = report["ledger_entry"]
+    return (f"charged epsilon {report['epsilon']:g}, delta {report['delta']:g} to {report['dataset']!r} (ledger entry "
+            f"#{entry['id']}, {entry['status']}); remaining epsilon {report['remaining']['epsilon']:.4g}")
+
+
+def _train(report: dict) -> str:
+    spent = (report.get("privacy") or {}).get("generator", {}).get("epsilon")
+    accounted = f"; accountant's epsilon {spent:.4g}" if spent is not None else ""
+    return f"{report['generator']} fitted on {len(report['modelled_columns'])} columns in {report['fit_s']}s{accounted}"
+
+
+_HEADLINES: dict[str, Callable[[dict], str]] = {
+    "extract": lambda r: "rows read: " + ", ".join(f"{k} {v:,}" for k, v in r["rows"].items()),
+    "harmonize": lambda r: (f"{r['rows_out']:,} rows out; {r['rows_rejected']:,} rejected, "
+                            f"{r['duplicates_removed']:,} duplicates removed"),
+    "quality_gate": lambda r: f"{_verdict(r)}: {r['evaluated']} expectations of suite {r['suite']!r}",
+    "pii_scan": lambda r: (f"{_verdict(r)}: {len(r['columns'])} columns scanned ("
+                           + ", ".join(f"{n} {c}" for c, n in r["classes"].items())
+                           + f"); {len(r['violations'])} with undeclared PII"),
+    "split": lambda r: (f"train {r['train_rows']:,} rows, holdout {r['holdout_rows']:,}; "
+                        f"{r['contributions']['rows_dropped_by_bound']:,} rows dropped by the contribution bound"),
+    "charge_budget": _charge,
+    "train": _train,
+    "settle_budget": lambda r: f"charge {r['action'].replace('_', ' ')}",
+    "sample": lambda r: f"{r['rows']:,} synthetic rows in {r['sample_s']}s",
+    "validate": lambda r: f"{_verdict(r)}: " + _gate_figures(r, ("tvd_1way", "tvd_2way", "tstr_ratio")),
+    "reidentify": lambda r: f"{_verdict(r)}: " + _gate_figures(
+        r, ("dcr_share_at_equal_sizes", "membership_advantage", "singling_out_risk", "linkability_risk",
+            "attribute_inference_risk")),
+    "report": lambda r: "internal report" + (" and data card" if r.get("data_card") else "") + " written",
+    "publish": lambda r: f"published version {r['version']} at {r['uri']}",
+}
+
+
 def step_headline(step: str, report: dict) -> str:
-    if step == "extract":
-        return "rows read: " + ", ".join(f"{k} {v:,}" for k, v in report["rows"].items())
-    if step == "harmonize":
-        return (f"{report['rows_out']:,} rows out; {report['rows_rejected']:,} rejected, "
-                f"{report['duplicates_removed']:,} duplicates removed")
-    if step == "quality_gate":
-        verdict = "passed" if report["passed"] else "FAILED"
-        return f"{verdict}: {report['evaluated']} expectations of suite {report['suite']!r}"
-    if step == "pii_scan":
-        verdict = "passed" if report["passed"] else "FAILED"
-        classes = ", ".join(f"{count} {name}" for name, count in report["classes"].items())
-        return f"{verdict}: {len(report['columns'])} columns scanned ({classes}); {len(report['violations'])} undeclared"
-    if step == "publish":
-        return f"published version {report['version']} at {report['uri']}"
+    headline = _HEADLINES.get(step)
+    if headline is not None:
+        try:
+            return headline(report)
+        except (KeyError, TypeError, ValueError):
+            pass  # a report of another shape (an older run, a failed step): fall back to its scalar fields
     scalars = ", ".join(f"{k}={v}" for k, v in report.items() if isinstance(v, (int, float, str)) and k != "spec_hash")
     return scalars[:200]
 
@@ -38,10 +75,19 @@ def step_reports(run_dir: Path) -> dict[str, dict]:
 
 def review_markdown(release: str, run_id: str, run_dir: Path) -> str:
     """The approval request's body: what the steward needs to decide, and where the full report is."""
+    reports = step_reports(run_dir)
+    gates = {step: report["passed"] for step, report in reports.items() if "passed" in report and step != "report"}
+    failed = sorted(step for step, passed in gates.items() if not passed)
+    charge = reports.get("charge_budget")
     lines = [f"### Release `{release}`, run `{run_id}`", ""]
-    for step, report in step_reports(run_dir).items():
-        lines.append(f"- **{step}**: {step_headline(step, report)}")
+    if charge:
+        lines.append(f"**Privacy:** this run spent epsilon {charge['epsilon']:g} (delta {charge['delta']:g}) of "
+                     f"dataset `{charge['dataset']}`; {charge['remaining']['epsilon']:.4g} remains.")
+    lines.append("**Gates:** " + ("all passed (" + ", ".join(gates) + ")" if not failed else "FAILED: " + ", ".join(failed)))
+    lines += ["", "| step | summary |", "|---|---|"]
+    lines += [f"| {step} | {step_headline(step, report)} |" for step, report in reports.items()]
     internal = run_dir / "report" / "report.html"
-    lines += ["", f"Internal report: `{internal}`" if internal.is_file() else "Internal report: not produced by this run",
+    lines += ["", f"Internal report (real-vs-synthetic figures, steward only): `{internal}`" if internal.is_file()
+              else "Internal report: not produced by this run",
               "", "Approve to publish this version; reject (with a comment) to publish nothing."]
     return "\n".join(lines)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline_runs import pin_spec
+
 ROOT = Path(__file__).resolve().parent.parent
 DAGS = ROOT / "dags"
 CANARY = "Quillfeather-Canary-5521"
@@ -30,6 +32,8 @@ def test_dag_folder_imports_without_errors_one_dag_per_spec():
         assert dag.max_active_runs == 1 and dag.catchup is False
         assert "synthetic-release" in dag.tags
         assert [t.task_id for t in dag.topological_sort()][:4] == ["extract", "harmonize", "quality_gate", "pii_scan"]
+        if dag.dag_id != "synthea_patients":  # no generator yet: it stops after the PII scan
+            assert {"train", "validate", "reidentify", "report", "approve", "publish"} <= set(dag.task_ids)
 
 
 def test_parsing_is_cheap_and_pulls_in_no_heavy_libraries():
@@ -76,17 +80,24 @@ def _xcoms(dag_id: str, run_id: str) -> list:
         return [(row.task_id, row.value) for row in rows]
 
 
+RELEASE_STEPS = {"extract", "harmonize", "quality_gate", "pii_scan", "split", "charge_budget", "train", "settle_budget",
+                 "sample", "validate", "reidentify", "report"}
+
+
 @pytest.mark.slow
 def test_whole_dag_run_through_dag_test(airflow_db, project, state_dir, monkeypatch):
+    spec = project / "releases" / "heart_disease.yaml"
+    pin_spec(spec, approval=False)  # the release DAG then ends with the steward's report
     bag = dagbag(project / "releases", monkeypatch)
     dag_run = bag.dags["heart_disease"].test()
     assert dag_run.state == "success"
     run_dir = next((state_dir / "runs" / "heart_disease").iterdir())
-    assert {p.name for p in run_dir.iterdir()} == {"extract", "harmonize", "quality_gate", "pii_scan"}
+    assert {p.name for p in run_dir.iterdir()} == RELEASE_STEPS  # no temporary partition left behind
     assert json.loads((run_dir / "harmonize" / "report.json").read_text())["rows_out"] == 918
     assert json.loads((run_dir / "quality_gate" / "report.json").read_text())["passed"] is True
+    assert (run_dir / "report" / "report.html").is_file() and (run_dir / "report" / "data_card.json").is_file()
     xcoms = _xcoms("heart_disease", dag_run.run_id)
-    assert {task for task, _ in xcoms} == {"extract", "harmonize", "quality_gate", "pii_scan"}
+    assert {task for task, _ in xcoms} == RELEASE_STEPS
     assert all(len(json.dumps(value, default=str)) < 1000 for _, value in xcoms)  # metadata, not data
 
 
@@ -103,7 +114,13 @@ def test_failing_run_stops_with_nothing_half_done_and_no_raw_value_in_logs(airfl
     assert states["extract"] == "success" and states["harmonize"] == "failed"
     assert states["quality_gate"] in ("upstream_failed", None)
     run_dir = next((state_dir / "runs" / "adult_income").iterdir())
-    assert {p.name for p in run_dir.iterdir()} == {"extract"}  # no harmonize partition, not even a temporary one
+    # No harmonize partition, not even a temporary one. The steps that run whatever happened did run: nothing was
+    # charged to settle, and the steward's report says the run failed.
+    assert {p.name for p in run_dir.iterdir()} == {"extract", "settle_budget", "report"}
+    assert states["settle_budget"] == "success" and states["report"] == "failed"
+    assert json.loads((run_dir / "settle_budget" / "report.json").read_text())["action"] == "no_entry"
+    assert states["approve"] in ("upstream_failed", None) and states["publish"] in ("upstream_failed", None)
+    assert CANARY not in (run_dir / "report" / "report.html").read_text()
     output = capfd.readouterr()
     assert "column 'age': 1 value(s) cannot be read as a number" in output.out + output.err
     assert CANARY not in output.out + output.err

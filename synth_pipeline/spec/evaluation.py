@@ -30,22 +30,47 @@ class Query(Frozen):
         return self
 
 
+class AttackSizes(Frozen):
+    """How much work each re-identification check does: larger is tighter (narrower intervals) and slower. The
+    defaults keep one Adult-sized run (40k rows) to about half a minute on two cores."""
+
+    distance_queries: int = Field(3000, gt=0)  # synthetic (and holdout) rows whose nearest records are found
+    membership_targets: int = Field(2000, gt=1)  # members, and as many non-members
+    singling_out: int = Field(500, gt=0)  # predicates tried
+    singling_out_columns: int = Field(3, gt=0)  # columns per predicate
+    singling_out_max_attempts: int = Field(100_000, gt=0)  # candidate predicates drawn before giving up
+    linkability: int = Field(500, gt=0)  # records the attacker tries to re-link
+    inference: int = Field(5000, gt=0)  # targets per secret column (at most the holdout's rows)
+    confidence: float = Field(0.95, gt=0, lt=1)  # of every reported interval
+
+
 class EvaluationSpec(Frozen):
     target: str | None = None  # the column analysts predict: train-synthetic-test-real utility
     holdout_fraction: float = Field(0.2, gt=0, lt=0.9)
     queries: tuple[Query, ...] = ()
     # Rules every synthetic row must satisfy: "column OP number" or "column OP column", OP in >= > <= < == !=
     constraints: tuple[str, ...] = ()
+    # Columns an attacker tries to infer from all the others (attribute inference); default: the target
+    secrets: tuple[str, ...] = ()
+    # The two column sets a linkability attacker holds; default: the released columns split alternately
+    linkability_columns: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+    attacks: AttackSizes = AttackSizes()
 
     @model_validator(mode="after")
     def _constraints_parse(self) -> EvaluationSpec:
         for rule in self.constraints:
             if not CONSTRAINT.match(rule):
                 raise ValueError(f"constraint {rule!r}: expected 'column OP value' with OP one of >= > <= < == !=")
+        if self.linkability_columns is not None:
+            first, second = self.linkability_columns
+            if not first or not second or set(first) & set(second):
+                raise ValueError("linkability_columns: expected two non-empty lists with no column in both")
         return self
 
     def columns(self) -> set[str]:
-        named = {self.target} if self.target else set()
+        named = ({self.target} if self.target else set()) | set(self.secrets)
+        for half in self.linkability_columns or ():
+            named |= set(half)
         for query in self.queries:
             named |= set(query.group_by) | ({query.column} if query.column else set())
         for rule in self.constraints:
@@ -57,9 +82,14 @@ class EvaluationSpec(Frozen):
 
 
 class UtilityGates(Frozen):
+    """Means over all 1-, 2- (and 3-) way marginals; the optional gates (null) are reported but decide nothing."""
+
     max_tvd_1way: float = Field(0.1, gt=0, le=1)
     max_tvd_2way: float = Field(0.15, gt=0, le=1)
     min_tstr_ratio: float = Field(0.8, ge=0, le=1.5)  # TSTR score / TRTR score
+    max_tvd_3way: float | None = Field(None, gt=0, le=1)
+    max_association_difference: float | None = Field(None, gt=0, le=2)  # mean |real - synthetic| over column pairs
+    max_query_relative_error: float | None = Field(None, gt=0)  # mean relative error of each evaluation query
 
 
 class RiskGates(Frozen):
@@ -69,6 +99,9 @@ class RiskGates(Frozen):
     max_linkability_risk: float = Field(0.1, ge=0, le=1)
     max_attribute_inference_risk: float = Field(0.1, ge=0, le=1)
     max_membership_advantage: float = Field(0.1, ge=0, le=1)
+    # Fail when the membership advantage's lower confidence limit exceeds what (epsilon, delta)-DP allows: the
+    # accounting or the generator is then broken, whatever the gate above says.
+    enforce_dp_bound: bool = True
 
 
 class GatesSpec(Frozen):

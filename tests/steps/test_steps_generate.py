@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from pipeline_runs import entry_status, prepared
-from synth_pipeline.errors import ConfigError
+from synth_pipeline.errors import ConfigError, GatesFailed
 from synth_pipeline.steps import run_settle_budget
 from synth_pipeline.steps.generate import run_sample, run_train
+from synth_pipeline.steps.report import run_report
 
 
 @pytest.fixture
@@ -119,3 +120,9 @@ def test_an_individual_privacy_unit_and_an_estimated_domain(project, state_dir, 
     synthetic = pd.read_parquet(run_dir / "sample" / "synthetic.parquet")
     assert list(synthetic.columns) == ["age", "ward"]
     assert set(synthetic["ward"].dropna()) <= {"north", "south", "east"}
+    # The data card shows the estimated domain as what it is: a DP output.
+    with pytest.raises(GatesFailed, match="checks that never reported: reidentify, validate"):
+        run_report(spec, run_dir, run_id="u1")
+    card = json.loads((run_dir / "report" / "data_card.json").read_text())
+    assert card["columns"]["ward"]["domain"].endswith("categories (estimated under DP)")
+    assert card["not_released"] == {"patient": "the privacy unit's key: it identifies people"}

@@ -1,0 +1,187 @@
+"""The steward's internal report: one self-contained HTML page about one run, for the approval decision.
+
+It holds real-vs-synthetic comparisons and risk figures (aggregates computed on private data), so it stays in the run
+folder and is never published (DESIGN.md, invariant 4). It is built from the steps' JSON reports only: counts,
+shares, scores and verdicts, never rows or values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from synth_pipeline.report import html, svg
+from synth_pipeline.summary import step_headline
+
+_PLOTS = 24  # columns plotted at most (wide tables: the first ones in schema order)
+
+
+def _fmt(value: object, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _verdict_rows(verdicts: list[dict]) -> list[list[object]]:
+    return [[v["name"], _fmt(v["value"]), f"{'<=' if v['direction'] == 'max' else '>='} {v['limit']:g}",
+             html.Raw(html.badge(v["passed"])), v.get("note", "")] for v in verdicts]
+
+
+def _overview(release: str, run_id: str, reports: Mapping[str, dict], standing: Mapping) -> str:
+    charge = reports.get("charge_budget", {})
+    train = reports.get("train", {})
+    sample = reports.get("sample", {})
+    spent = (train.get("privacy") or {}).get("generator", {}).get("epsilon")
+    remaining = (standing.get("remaining") or {}).get("epsilon")
+    reports = {step: report for step, report in reports.items() if step != "report"}  # an earlier try's, if any
+    verdicts = [(step, report.get("passed")) for step, report in reports.items() if "passed" in report]
+    figures = [("epsilon charged", _fmt(charge.get("epsilon"))), ("generator's accounted epsilon", _fmt(spent)),
+               ("budget left for the dataset", _fmt(remaining)), ("synthetic rows", f"{sample.get('rows', 0):,}")]
+    table = html.table(["step", "verdict", "summary"], [
+        [step, html.Raw(html.badge(report.get("passed")) if "passed" in report else html.badge(None, "done")),
+         step_headline(step, report)] for step, report in reports.items()])
+    failed = [step for step, passed in verdicts if not passed]
+    lead = (f"Every gate passed: {release} run {run_id} may be approved." if not failed else
+            f"Gates failed in: {', '.join(failed)}. This run must not be published.")
+    return html.section("Run summary", html.paragraph(lead), html.kpis(figures), table)
+
+
+def _privacy(reports: Mapping[str, dict], standing: Mapping) -> str:
+    charge = reports.get("charge_budget", {})
+    train = reports.get("train", {})
+    privacy = train.get("privacy") or {}
+    rows = [["dataset", charge.get("dataset")], ["ledger entry", (charge.get("ledger_entry") or {}).get("id")],
+            ["charged (epsilon, delta)", f"({_fmt(charge.get('epsilon'))}, {_fmt(charge.get('delta'))})"],
+            ["lifetime (epsilon, delta)", f"({_fmt((standing.get('lifetime') or {}).get('epsilon'))}, "
+                                          f"{_fmt((standing.get('lifetime') or {}).get('delta'))})"],
+            ["remaining after this run", f"({_fmt((standing.get('remaining') or {}).get('epsilon'))}, "
+                                         f"{_fmt((standing.get('remaining') or {}).get('delta'))})"]]
+    generator = dict(privacy.get("generator") or {})
+    charges = generator.pop("charges", [])
+    rows += [[f"accountant: {key}", _fmt(value)] for key, value in generator.items() if not isinstance(value, (dict, list))]
+    estimation = privacy.get("estimation")
+    if estimation:
+        rows += [[f"estimated domain: {column}", f"{info.get('mechanism')} at epsilon {_fmt(info.get('epsilon'))}"]
+                 for column, info in estimation.get("columns", {}).items()]
+    mechanisms = html.table(["what it measured", "mechanism", "uses", "noise (sigma)", "total rho"], [
+        [purpose, mechanism, group["count"], f"{min(group['sigmas']):.4g} .. {max(group['sigmas']):.4g}"
+         if group["sigmas"] else "-", group["rho"]]
+        for (purpose, mechanism), group in _grouped(charges).items()]) if charges else ""
+    return html.section("Privacy budget", html.table(["", ""], rows), mechanisms,
+                        note="Every mechanism that read private data, as the accountant recorded it. Releases of one "
+                             "dataset compose by basic composition in the ledger.")
+
+
+def _grouped(charges: list[dict]) -> dict[tuple[str, str], dict]:
+    """The accountant's charges summed per purpose and mechanism (AIM makes hundreds of them)."""
+    groups: dict[tuple[str, str], dict] = {}
+    for charge in charges:
+        group = groups.setdefault((str(charge.get("purpose")), str(charge.get("mechanism"))),
+                                  {"count": 0, "rho": 0.0, "sigmas": []})
+        group["count"] += int(charge.get("count") or 1)
+        group["rho"] += float(charge.get("rho") or 0.0)
+        if charge.get("sigma") is not None:
+            group["sigmas"].append(float(charge["sigma"]))
+    return groups
+
+
+def _pii(report: Mapping) -> str:
+    rows = []
+    actions = report.get("actions") or {}
+    for column in report.get("columns", []):
+        entities = ", ".join(f"{name} ({info.get('count')})" for name, info in (column.get("entities") or {}).items())
+        action = actions.get(column["name"]) if isinstance(actions, dict) else None
+        rows.append([column["name"], column.get("class") or "unscannable", entities or "-",
+                     (action or {}).get("action", "keep") if isinstance(action, dict) else (action or "keep")])
+    violations = [[v.get("column"), v.get("reason", "")] for v in report.get("violations", [])]
+    body = [html.table(["column", "class", "entities found (sampled values)", "action"], rows)]
+    if violations:
+        body.append(html.table(["undeclared PII in", "why"], violations))
+    return html.section("PII handling", *body)
+
+
+def _validation(report: Mapping) -> str:
+    validation = report.get("validation") or {}
+    failures = validation.get("failures") or []
+    body = [html.paragraph(validation.get("summary", "")) if validation.get("summary") else ""]
+    if failures:
+        body.append(html.table(["rule", "rows failing"], [[f.get("rule"), f.get("rows")] for f in failures]))
+    return html.section("Output validation", html.badge(bool((report.get("verdicts") or {}).get("validation"))),
+                        *body)
+
+
+def _utility(report: Mapping, distributions: Mapping) -> str:
+    utility = report.get("utility") or {}
+    body = []
+    marginals = utility.get("marginals") or {}
+    if marginals and "error" not in marginals:
+        body.append(html.table(["marginals", "mean TVD", "max TVD", "sets", "worst"], [
+            [f"{ways}-way", m["mean"], m["max"], m["sets"], ", ".join("×".join(w["columns"]) for w in m["worst"][:3])]
+            for ways, m in marginals.items()]))
+    tstr = utility.get("tstr") or {}
+    if "tstr" in tstr:
+        body.append(html.kpis([(f"TSTR {tstr.get('metric')} ({tstr.get('target')})", _fmt(tstr["tstr"], 3)),
+                               ("trained on real", _fmt(tstr.get("trtr"), 3)), ("ratio", _fmt(tstr.get("ratio"), 3))]))
+    queries = utility.get("queries") or []
+    if isinstance(queries, list) and queries:
+        body.append(html.table(["query", "metric", "groups", "mean relative error", "max relative error"],
+                               [[q.get("name"), q.get("metric"), len(q.get("groups") or []), q.get("mean_relative_error"),
+                                 q.get("max_relative_error")] for q in queries]))
+        body += [html.details(f"{q.get('name')}: per group", html.table(
+            ["group", "real", "synthetic", "relative error"],
+            [[_group_label(g.get("group")), "suppressed" if g.get("suppressed") else g.get("real"), g.get("synthetic"),
+              g.get("relative_error")] for g in q.get("groups") or []])) for q in queries]
+    coverage = utility.get("categories") or {}
+    gaps = [[column, ", ".join(e["category"] for e in info.get("missing", [])) or "-",
+             ", ".join(e["category"] for e in info.get("under_represented", [])) or "-"]
+            for column, info in coverage.items() if isinstance(info, dict) and (info.get("missing") or info.get("under_represented"))]
+    if gaps:
+        body.append(html.table(["column", "real categories missing", "under-represented (< half the real share)"], gaps))
+    body.append(html.table(["utility gate", "value", "gate", "verdict", "note"], _verdict_rows(report.get("gates", []))))
+    charts = [svg.grouped_bars(info["labels"], {"real": info["real"], "synthetic": info["synthetic"]}, title=name,
+                               width=340, height=210)
+              for name, info in list(distributions.items())[:_PLOTS]]
+    if charts:
+        body.append('<h3>Real (training) vs synthetic, per column</h3><div class="grid">' + "".join(charts) + "</div>")
+    return html.section("Utility", *body)
+
+
+def _group_label(group: object) -> str:
+    if isinstance(group, (list, tuple)):
+        return " / ".join(map(str, group)) or "(all rows)"
+    return str(group)
+
+
+def _risk(report: Mapping) -> str:
+    verdicts = report.get("gates", [])
+    # Each figure over its own gate: 1.0 is the gate, whatever its scale.
+    relative = {v["name"]: v["value"] / v["limit"] for v in verdicts
+                if v.get("value") is not None and v["direction"] == "max" and v["limit"] > 0}
+    chart = svg.horizontal_bars(relative, title="each risk over its gate (dashed: the gate)", limit=1.0) if relative else ""
+    membership = report.get("membership") or {}
+    attacks = membership.get("attacks") or {}
+    details = [[f"membership attack '{name}': AUC", _fmt(attack.get("auc"))] for name, attack in attacks.items()]
+    details += [["membership advantage (strongest attack)", _fmt(membership.get("advantage"))],
+                ["DP bound on any attack's advantage", _fmt(membership.get("dp_bound"))]]
+    distance = (report.get("distance") or {}).get("dcr_share") or {}
+    details += [["share closer to train than holdout (raw)", _fmt(distance.get("share_closer_to_train"))],
+                ["expected without memorization (p0 = |train| / (|train| + |holdout|))", _fmt(distance.get("p0"))],
+                ["share at equal set sizes (0.5 ideal, 1.0 a copy)", _fmt(distance.get("share_at_equal_sizes"))]]
+    return html.section("Re-identification risk",
+                        html.table(["check", "value", "gate", "verdict", "note"], _verdict_rows(verdicts)),
+                        html.table(["detail", ""], details), chart,
+                        note="All attacks use the holdout, which training never saw, as their control.")
+
+
+def build_internal_report(*, release: str, run_id: str, reports: Mapping[str, dict], distributions: Mapping,
+                          standing: Mapping) -> str:
+    sections = [_overview(release, run_id, reports, standing), _privacy(reports, standing)]
+    if "pii_scan" in reports:
+        sections.append(_pii(reports["pii_scan"]))
+    if "validate" in reports:
+        sections += [_validation(reports["validate"]), _utility(reports["validate"], distributions)]
+    if "reidentify" in reports:
+        sections.append(_risk(reports["reidentify"]))
+    return html.page(f"Internal report: {release}", f"run {run_id} — for the data steward only; never published",
+                     sections)

@@ -1,0 +1,270 @@
+"""The evaluation steps: `validate` (output validation and utility) and `reidentify` (re-identification risk).
+
+    sample ─► validate   ─► report        inputs: sample/synthetic.parquet, split/train.parquet, split/holdout.parquet
+           └► reidentify ─┘
+
+Each writes `<run_dir>/<step>/report.json` (internal, for the steward: real-vs-synthetic figures, never rows or raw
+values), then raises its typed error if a gate failed: the report exists precisely when the steward must see why.
+A check that raises is recorded by its exception type and location only (a message could quote data) and fails
+its step.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from synth_pipeline import quality
+from synth_pipeline.errors import PipelineError, RiskTooHigh, UtilityTooLow, ValidationFailed
+from synth_pipeline.evaluate import gates
+from synth_pipeline.evaluate.encoding import MixedEncoder
+from synth_pipeline.release_schema import modelled_columns
+from synth_pipeline.runs import step_input, step_output, write_json
+from synth_pipeline.spec import load_spec
+
+REPORT = "report.json"
+DISTRIBUTIONS = "distributions.json"
+UNDER_REPRESENTED = 0.5  # a category is under-represented below half its real share
+TAIL = 0.01  # tails: below the real 1st and above the real 99th percentile
+MIN_GROUP_ROWS = 10  # real query answers over fewer rows are suppressed
+WAYS = (1, 2, 3)
+MAX_SETS = 500  # marginals per order; more are sampled at random
+
+
+class _Checks:
+    """Runs named checks, timing each; a check that raises leaves {"error": <exception type>} in its place.
+
+    Each runs single-threaded (BLAS and OpenMP): on a small machine shared with other tasks, OpenMP's spinning
+    threads made scikit-learn's gradient boosting (TSTR) 40 times slower than one thread, and BLAS gains nothing.
+    """
+
+    def __init__(self):
+        self.timings: dict[str, float] = {}
+        self.errors: dict[str, str] = {}
+
+    def run(self, name: str, check: Callable[[], object]) -> object:
+        started = time.perf_counter()
+        try:
+            with threadpool_limits(limits=1):
+                return check()
+        except PipelineError:
+            raise  # the pipeline's own errors name what to fix (a spec's bad constraint) and never a value
+        except Exception as exc:  # noqa: BLE001 - recorded, and its gate fails closed
+            # Where it raised, for whoever debugs it; not the message, which may quote a value.
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            self.errors[name] = f"{type(exc).__name__} at {Path(where.filename).name}:{where.lineno}"
+            return {"error": self.errors[name]}
+        finally:
+            self.timings[name] = round(time.perf_counter() - started, 3)
+
+    def describe_errors(self) -> str:
+        return "".join(f"\n  - check {name} raised {kind}: its figures are missing"
+                       for name, kind in self.errors.items())
+
+
+def _inputs(run_dir: Path, columns: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    synthetic = pd.read_parquet(step_input(run_dir, "sample") / "synthetic.parquet")
+    split = step_input(run_dir, "split")
+    train, holdout = (pd.read_parquet(split / name, columns=columns) for name in ("train.parquet", "holdout.parquet"))
+    return synthetic, train, holdout
+
+
+def _rng(seed: int | None, stream: int) -> np.random.Generator:
+    """Reproducible when the spec fixes the generator's seed (tests, benchmarks); fresh OS entropy otherwise."""
+    return np.random.default_rng(None if seed is None else [seed, stream])
+
+
+def _marginals(train: pd.DataFrame, synthetic: pd.DataFrame, schema, rng: np.random.Generator) -> dict:
+    from synth_pipeline.evaluate.fidelity import marginal_tvds
+
+    result = {}
+    for ways in WAYS:
+        tvds = marginal_tvds(train, synthetic, schema, ways=ways, max_sets=MAX_SETS, rng=rng)
+        if not tvds:
+            continue
+        worst = sorted(tvds.items(), key=lambda item: -item[1])[:5]
+        result[str(ways)] = {"mean": float(np.mean(list(tvds.values()))), "max": float(max(tvds.values())),
+                             "sets": len(tvds), "worst": [{"columns": list(k), "tvd": v} for k, v in worst]}
+    return result
+
+
+def _tstr(synthetic, train, holdout, target: str | None, schema, rng) -> dict:
+    from synth_pipeline.evaluate.utility import tstr  # scikit-learn: imported when a run needs it, not by the CLI
+
+    if target is None:
+        return {"not_applicable": "the spec names no evaluation.target"}
+    if target not in schema:
+        return {"not_applicable": f"the target {target!r} is not a released column"}
+    scores = tstr(synthetic, train, holdout, target=target, schema=schema, rng=rng)
+    ratio, note = None, ""
+    if scores["trtr"] > 0:
+        ratio = scores["tstr"] / scores["trtr"]
+    else:
+        note = f"the model trained on real data scores {scores['trtr']:.3g}: the target is not predictable"
+    return {"target": target, **scores, "ratio": ratio, "note": note}
+
+
+def _utility(checks: _Checks, train, synthetic, holdout, released, evaluation, rng) -> tuple[dict, dict]:
+    """The utility figures, and the per-column distributions for the report's plots."""
+    from synth_pipeline.evaluate import association, workload
+
+    utility: dict = {"real_rows": len(train), "synthetic_rows": len(synthetic), "holdout_rows": len(holdout)}
+    utility["marginals"] = checks.run("marginals", lambda: _marginals(train, synthetic, released, rng))
+    utility["association"] = checks.run("association", lambda: association.association_difference(
+        train, synthetic, released))
+    utility["tstr"] = checks.run("tstr", lambda: _tstr(synthetic, train, holdout, evaluation.target, released, rng))
+    utility["queries"] = checks.run("queries", lambda: workload.query_errors(
+        train, synthetic, evaluation.queries, released, min_group_rows=MIN_GROUP_ROWS))
+    utility["categories"] = checks.run("categories", lambda: workload.category_coverage(
+        train, synthetic, released, under_ratio=UNDER_REPRESENTED))
+    utility["tails"] = checks.run("tails", lambda: workload.tail_coverage(train, synthetic, released, tail=TAIL))
+    distributions = checks.run("distributions", lambda: workload.column_distributions(train, synthetic, released))
+    return utility, {} if "distributions" in checks.errors else distributions
+
+
+def _document(loaded, passed: bool, checks: _Checks, started: float, **sections) -> dict:
+    generator = loaded.spec.generator
+    return {"spec_hash": loaded.spec_hash, "passed": passed, **sections, "errors": checks.errors,
+            "timings_s": {**checks.timings, "total": round(time.perf_counter() - started, 3)},
+            "load_average": list(os.getloadavg()), "seeded": generator is not None and generator.seed is not None}
+
+
+def run_validate(spec_path: str | Path, run_dir: Path) -> dict:
+    from synth_pipeline.evaluate.validation import validate_synthetic
+
+    started = time.perf_counter()
+    loaded = load_spec(spec_path)
+    spec = loaded.spec
+    released, _ = modelled_columns(spec)
+    synthetic, train, holdout = _inputs(run_dir, list(released))
+    rng = _rng(spec.generator.seed if spec.generator else None, 1)
+    checks = _Checks()
+    with step_output(run_dir, "validate") as out:
+        suite = quality.load_suite_json(loaded.resolve(spec.quality.suite))
+        report = checks.run("validation", lambda: validate_synthetic(
+            synthetic, suite=suite, suite_path=out / "released_suite.json", input_schema=spec.schema,
+            released_schema=released, constraints=spec.evaluation.constraints, real=train))
+        valid = not isinstance(report, dict) and report.passed
+        columns_present = all(name in synthetic.columns for name in released)
+        utility, distributions = ({}, {})
+        if columns_present:  # without every released column the comparisons mean nothing: validation says why
+            utility, distributions = _utility(checks, train, synthetic, holdout, released, spec.evaluation, rng)
+            write_json(out / DISTRIBUTIONS, distributions)
+        verdicts = gates.utility_verdicts(utility, spec.gates.utility)
+        useful = columns_present and not gates.failures(verdicts) and not checks.errors
+        document = _document(
+            loaded, valid and useful, checks, started, verdicts={"validation": valid, "utility": useful},
+            validation=report if isinstance(report, dict) else report.to_dict(), utility=utility,
+            gates=[verdict.to_dict() for verdict in verdicts], distributions=DISTRIBUTIONS if columns_present else None)
+        write_json(out / REPORT, document)
+    if not valid:
+        summary = report.summary() if not isinstance(report, dict) else "the validation check raised " + report["error"]
+        if not useful:
+            summary += "\n" + gates.summary("utility also below its gates", verdicts) + checks.describe_errors()
+        raise ValidationFailed(summary)
+    if not useful:
+        raise UtilityTooLow(gates.summary(f"synthetic table of {spec.name!r} below its utility gates", verdicts)
+                            + checks.describe_errors())
+    return {"uri": str(run_dir / "validate" / REPORT), "passed": True, "rows": len(synthetic),
+            "tvd_1way": gates.figure(utility, "marginals", "1", "mean"),
+            "tvd_2way": gates.figure(utility, "marginals", "2", "mean"),
+            "tstr_ratio": gates.figure(utility, "tstr", "ratio"), "seconds": document["timings_s"]["total"]}
+
+
+def _secrets(spec, columns: list[str]) -> list[str]:
+    """evaluation.secrets; else the target and the columns the pii block classes as sensitive."""
+    declared = list(spec.evaluation.secrets)
+    if not declared:
+        declared = [spec.evaluation.target] if spec.evaluation.target else []
+        declared += [name for name, rule in spec.pii.columns.items()
+                     if rule.class_ == "sensitive" and name not in declared]
+    return [name for name in declared if name in columns]
+
+
+def _linkability_columns(spec, columns: list[str]) -> tuple[list[str], list[str]] | None:
+    if spec.evaluation.linkability_columns is not None:
+        first, second = spec.evaluation.linkability_columns
+        return [c for c in first if c in columns], [c for c in second if c in columns]
+    return (columns[0::2], columns[1::2]) if len(columns) >= 2 else None
+
+
+def _inference(checks: _Checks, secrets: list[str], train, synthetic, holdout, encoder, attacks, rng) -> dict:
+    from synth_pipeline.evaluate import anonymeter_risk
+
+    if not secrets:
+        return {"not_applicable": "no evaluation.secrets, target or sensitive column"}
+    per_secret = {secret: checks.run(f"inference:{secret}", lambda secret=secret: anonymeter_risk.inference_risk(
+        train, synthetic, holdout, encoder, secret=secret, attacks=attacks.inference, confidence=attacks.confidence,
+        rng=rng)) for secret in secrets}
+    risks = {secret: result.get("risk") for secret, result in per_secret.items()}
+    if any(value is None for value in risks.values()):
+        return {"secrets": per_secret, "max_risk": None, "worst_secret": None}
+    worst = max(risks, key=risks.get)
+    return {"secrets": per_secret, "max_risk": risks[worst], "worst_secret": worst}
+
+
+def _risks(checks: _Checks, spec, columns: list[str], synthetic, train, holdout, encoder, rng) -> dict:
+    from synth_pipeline.evaluate import anonymeter_risk, distance, membership  # scipy, polars: on use
+
+    attacks = spec.evaluation.attacks
+    risk = {"distance": checks.run("distance", lambda: distance.distance_to_closest_record(
+        synthetic, train, holdout, encoder, synthetic_sample=attacks.distance_queries,
+        holdout_sample=attacks.distance_queries, confidence=attacks.confidence, rng=rng))}
+    risk["membership"] = checks.run("membership", lambda: membership.membership_inference(
+        synthetic, train, holdout, encoder, targets=attacks.membership_targets, epsilon=spec.privacy.epsilon,
+        delta=spec.privacy.delta, confidence=attacks.confidence, rng=rng))
+    risk["singling_out"] = checks.run("singling_out", lambda: anonymeter_risk.singling_out_risk(
+        train, synthetic, holdout, encoder.schema, attacks=attacks.singling_out,
+        columns_per_query=attacks.singling_out_columns, max_attempts=attacks.singling_out_max_attempts,
+        confidence=attacks.confidence, rng=rng))
+    halves = _linkability_columns(spec, columns)
+    if halves is None:
+        risk["linkability"] = {"not_applicable": "a single released column cannot be split in two"}
+    else:
+        risk["linkability"] = checks.run("linkability", lambda: anonymeter_risk.linkability_risk(
+            train, synthetic, holdout, encoder.schema, aux_columns=halves, attacks=attacks.linkability,
+            confidence=attacks.confidence, rng=rng))
+    risk["attribute_inference"] = _inference(checks, _secrets(spec, columns), train, synthetic, holdout, encoder,
+                                             attacks, rng)
+    return risk
+
+
+def run_reidentify(spec_path: str | Path, run_dir: Path) -> dict:
+    started = time.perf_counter()
+    loaded = load_spec(spec_path)
+    spec = loaded.spec
+    released, _ = modelled_columns(spec)
+    columns = list(released)
+    synthetic, train, holdout = _inputs(run_dir, columns)
+    missing = [name for name in columns if name not in synthetic.columns]
+    checks = _Checks()
+    risk: dict = {"rows": {"synthetic": len(synthetic), "train": len(train), "holdout": len(holdout)}}
+    if missing:
+        risk["missing_columns"] = missing
+    else:
+        synthetic = synthetic[columns]
+        encoder = MixedEncoder.for_release(released, synthetic)
+        rng = _rng(spec.generator.seed if spec.generator else None, 2)
+        risk.update(_risks(checks, spec, columns, synthetic, train, holdout, encoder, rng))
+    verdicts = gates.risk_verdicts(risk, spec.gates.risk)
+    passed = not missing and not gates.failures(verdicts) and not checks.errors
+    document = _document(loaded, passed, checks, started, **risk, gates=[verdict.to_dict() for verdict in verdicts])
+    with step_output(run_dir, "reidentify") as out:
+        write_json(out / REPORT, document)
+    if missing:
+        raise ValidationFailed(f"the synthetic table lacks {len(missing)} released column(s) ({', '.join(missing)}): "
+                               "the re-identification checks cannot run")
+    if not passed:
+        raise RiskTooHigh(gates.summary(f"re-identification risk of {spec.name!r} above its gates", verdicts)
+                          + checks.describe_errors())
+    return {"uri": str(run_dir / "reidentify" / REPORT), "passed": True,
+            "dcr_share": gates.figure(risk, "distance", "dcr_share", "share_at_equal_sizes"),
+            "membership_advantage": gates.figure(risk, "membership", "advantage"),
+            "seconds": document["timings_s"]["total"]}
