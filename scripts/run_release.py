@@ -9,6 +9,7 @@ handler, as `synth-pipeline approve` would against a running api-server. Variabl
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -49,8 +50,33 @@ def main(release: str, approve: bool) -> int:
 
     from synth_pipeline.cli import main as cli
 
-    cli(["show-run", str(ROOT / "releases" / f"{release}.yaml"), "--run-id", dag_run.run_id])
+    spec = str(ROOT / "releases" / f"{release}.yaml")
+    cli(["show-run", spec, "--run-id", dag_run.run_id])
+    _where_it_went(spec, dag_run.run_id)
     return 0 if dag_run.state == "success" else 1
+
+
+def _where_it_went(spec: str, run_id: str) -> None:
+    from synth_pipeline.cli import main as cli
+    from synth_pipeline.runs import run_folder, state_dir
+    from synth_pipeline.spec import load_spec
+
+    loaded = load_spec(spec)
+    run_dir = run_folder(state_dir(loaded.project_root), loaded.spec.name, run_id)
+    outputs = {"internal report (steward only)": run_dir / "report" / "report.html",
+               "data card": run_dir / "report" / "data_card.html"}
+    for label, path in outputs.items():
+        print(f"[demo] {label}: {path if path.is_file() else 'not written (see the failed step above)'}")
+    published = run_dir / "publish" / "report.json"
+    if published.is_file():
+        release = json.loads(published.read_text())
+        manifest = json.loads((Path(release["uri"]) / "manifest.json").read_text())
+        print(f"[demo] published: {release['uri']}")
+        print("[demo] manifest: " + json.dumps({key: manifest[key] for key in (
+            "release", "version", "rows", "generator", "privacy", "gates", "approval", "expires_at")}, indent=2))
+    else:
+        print("[demo] nothing was published by this run")
+    cli(["budget", loaded.spec.dataset, "--project", str(loaded.project_root)])
 
 
 if __name__ == "__main__":

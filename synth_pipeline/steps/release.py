@@ -60,9 +60,12 @@ def _manifest_facts(loaded: LoadedSpec, run_dir: Path, run_id: str, decision: ap
         "created_at": now.isoformat(),
         "expires_at": publish.expiry(now, spec.retention_days).isoformat(),
         "generator": reports.get("train", {}).get("generator"),
-        "privacy": {"epsilon": spec.privacy.epsilon, "delta": spec.privacy.delta,
-                    "ledger_entry": reports.get("charge_budget", {}).get("ledger_entry")},
-        "gates": {step: bool(report.get("passed")) for step, report in reports.items() if "passed" in report},
+        # The entry as training left it (spent): the charge this release is accounted under.
+        "privacy": {"epsilon": spec.privacy.epsilon, "delta": spec.privacy.delta, "dataset": spec.dataset,
+                    "ledger_entry": reports.get("train", {}).get("ledger_entry"),
+                    "accountant_epsilon": ((reports.get("train", {}).get("privacy") or {}).get("generator") or {}).get("epsilon")},
+        "gates": {step: bool(report.get("passed")) for step, report in reports.items()
+                  if "passed" in report and step != "report"},
         "approval": {"decision": approval_rules.APPROVE, "by": decision.by, "at": decision.at, "comment": decision.comment},
     }
 

@@ -29,7 +29,7 @@ def test_budget_shows_every_dataset_then_its_entries(charged, capsys):
     out = capsys.readouterr().out
     adult = out.split("\n\n")[0].splitlines()
     assert adult[0] == "adult_income"
-    assert adult[2].split() == ["epsilon", "2", "1", "0.5", "0.5"]  # lifetime, spent, reserved, remaining
+    assert adult[2].split() == ["epsilon", "10", "1", "0.5", "8.5"]  # lifetime, spent, reserved, remaining
     assert adult[3].split() == ["delta", "2e-05", "5e-06", "5e-06", "1e-05"]
     assert "#1    spent" in adult[4] and "run manual__2026-01-01T00:00:00+00:00" in adult[4]
     assert "#2    reserved" in adult[5] and "generator=test" in adult[5]
@@ -42,7 +42,7 @@ def test_budget_for_one_dataset_as_json(charged, capsys):
     assert standing["dataset"] == "adult_income" and standing["composition"] == "basic"
     assert standing["spent"] == {"epsilon": 1.0, "delta": 5e-6}
     assert standing["reserved"] == {"epsilon": 0.5, "delta": 5e-6}
-    assert standing["remaining"]["epsilon"] == pytest.approx(0.5)
+    assert standing["remaining"]["epsilon"] == pytest.approx(8.5)
     assert [(e["id"], e["status"]) for e in standing["entries"]] == [(1, "spent"), (2, "reserved")]
 
 
