@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from testsupport import ROOT, TEST_USERS
+from testsupport import ROOT, TEST_USERS, copy_project
 
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="synth-pipeline-tests-"))
 
@@ -65,11 +65,4 @@ def state_dir(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def project(tmp_path) -> Path:
-    """A throwaway project root with releases/, expectations/, data/ and config/ copied from the real one."""
-    import shutil
-
-    root = tmp_path / "project"
-    for folder in ("releases", "expectations", "data", "config"):
-        if (ROOT / folder).is_dir():
-            shutil.copytree(ROOT / folder, root / folder)
-    return root
+    return copy_project(tmp_path)

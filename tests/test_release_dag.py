@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from airflow_local import answer_in_background  # noqa: E402
+from airflow_local import answer_in_background, wait_for_pending  # noqa: E402
 from pipeline_runs import pin_spec  # noqa: E402
 from testsupport import TEST_USERS  # noqa: E402
 
@@ -67,7 +67,6 @@ def test_rejected_run_publishes_nothing(release_bag, project):
 
 def test_a_non_steward_is_refused_by_airflow(release_bag, project):
     import threading
-    import time
 
     from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
@@ -80,8 +79,7 @@ def test_a_non_steward_is_refused_by_airflow(release_bag, project):
     def intruder_then_steward() -> None:
         http = TestClient(create_app())
         alice = StewardClient(username="alice", password=TEST_USERS["alice"], http=http)
-        while not (pending := alice.pending()):
-            time.sleep(0.5)
+        pending = wait_for_pending(alice, timeout_s=600)
         try:
             alice.respond(pending[0]["run_id"], approve=True, comment="self-approval")
         except ApprovalError as exc:

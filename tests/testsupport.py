@@ -9,3 +9,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 # Two Airflow users: the release specs' steward, and alice, who is not one (for the four-eyes and 403 cases).
 TEST_USERS = {"steward": "steward-test-password", "alice": "alice-test-password"}
+
+
+def copy_project(parent: Path) -> Path:
+    """A throwaway project root under `parent` with releases/, expectations/, data/ and config/ copied."""
+    import shutil
+
+    root = parent / "project"
+    for folder in ("releases", "expectations", "data", "config"):
+        if (ROOT / folder).is_dir():
+            shutil.copytree(ROOT / folder, root / folder)
+    return root

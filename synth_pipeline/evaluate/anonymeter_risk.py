@@ -19,10 +19,10 @@ Adapting Anonymeter to this stack:
 - Inference finds each target's nearest synthetic record with the public-domain metric (`encoding`), through
   Anonymeter's `inference_model` hook: the same attack as its own k-NN, at BLAS speed, and scaled by the declared
   bounds instead of the data's range. Linkability runs Anonymeter's own evaluator and k-NN unchanged.
-- Singling out uses Anonymeter's query generator (`multivariate_singling_out_queries`, and its private
-  `_random_queries` for the baseline), its size-correction model and its risk formula, but counts the queries it
-  actually generated (the evaluator divides by the number requested, which understates the risk when the attempt
-  cap stops generation early). The gated risk compares training and control rows at equal sizes
+- Singling out uses Anonymeter's attack (`singling_out_queries`: its query generator with a screen that skips
+  hopeless predicates, and its private `_random_queries` for the baseline), its size-correction model and its risk
+  formula, but counts the queries it actually generated (the evaluator divides by the number requested, which
+  understates the risk when the attempt cap stops generation early). The gated risk compares training and control rows at equal sizes
   (`_equal_size_risk`); Anonymeter's size-corrected figure is reported beside it, its fit extended to control sets
   under 1,000 rows (`_size_correction`).
 """
@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from synth_pipeline.evaluate.encoding import MixedEncoder, nearest_index, numeric_values, public_bounds
+from synth_pipeline.evaluate.singling_out_queries import singling_out_queries
 from synth_pipeline.spec.schema import BooleanColumn, ColumnSpec, DatetimeColumn, NumericColumn
 
 MISSING_LABEL = "<missing>"
@@ -185,7 +186,7 @@ def singling_out_risk(train, synthetic, holdout, schema, *, attacks: int, column
     `risk` (the gated figure) compares the two at equal sizes (`_equal_size_risk`); `anonymeter` holds Anonymeter's
     own figure, whose control count is extrapolated to the training size by a fitted model."""
     import polars as pl
-    from anonymeter.evaluators.singling_out_evaluator import _random_queries, multivariate_singling_out_queries
+    from anonymeter.evaluators.singling_out_evaluator import _random_queries
     from anonymeter.stats.confidence import EvaluationResults
 
     columns = list(schema)
@@ -195,8 +196,7 @@ def singling_out_risk(train, synthetic, holdout, schema, *, attacks: int, column
 
     ori, syn, control = as_polars(train), as_polars(synthetic), as_polars(holdout)
     per_query = min(columns_per_query, len(columns))
-    queries = multivariate_singling_out_queries(df=syn, n_queries=attacks, n_cols=per_query,
-                                                max_attempts=max_attempts, rng=rng)
+    queries = singling_out_queries(syn, n_queries=attacks, n_cols=per_query, max_attempts=max_attempts, rng=rng)
     if not queries:
         return {"risk": 0.0, "confidence_interval": [0.0, 0.0], "confidence": confidence, "attacks": 0,
                 "note": "no predicate singles out a synthetic row: the attack has nothing to try"}

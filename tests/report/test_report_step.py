@@ -17,13 +17,22 @@ from synth_pipeline.steps.report import run_report
 from synth_pipeline.errors import GatesFailed
 
 from pipeline_runs import pin_spec, prepared
+from testsupport import copy_project
 
 pytestmark = pytest.mark.slow
 CANARY = 187  # a cholesterol level planted in every source row: the real value the card must never show
 
 
-@pytest.fixture
-def finished_run(project, state_dir):
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One run brought to the report step, shared by this module's tests (training it is the slow part)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        root = tmp_path_factory.mktemp("report")
+        monkeypatch.setenv("SYNTH_PIPELINE_STATE", str(root / "state"))
+        yield _finish(copy_project(root), root / "state")
+
+
+def _finish(project, state_dir):
     data = project / "data" / "heart_disease"
     for source in data.glob("processed.*.data"):
         lines = source.read_text().splitlines()
@@ -79,10 +88,14 @@ def _schema(spec):
 def test_a_failed_gate_fails_the_report_step_after_it_wrote_the_report(finished_run):
     spec, run_dir = finished_run
     path = run_dir / "reidentify" / "report.json"
-    path.write_text(json.dumps({**json.loads(path.read_text()), "passed": False}))
-    with pytest.raises(GatesFailed, match="gates failed: reidentify"):
-        run_report(spec, run_dir, run_id="rep1")
-    assert "This run must not be published" in (run_dir / "report" / "report.html").read_text()
+    passed = path.read_text()
+    path.write_text(json.dumps({**json.loads(passed), "passed": False}))
+    try:
+        with pytest.raises(GatesFailed, match="gates failed: reidentify"):
+            run_report(spec, run_dir, run_id="rep1")
+        assert "This run must not be published" in (run_dir / "report" / "report.html").read_text()
+    finally:  # the run is shared with the other tests of this module
+        path.write_text(passed)
 
 
 @pytest.mark.parametrize("column,series,expected", [
