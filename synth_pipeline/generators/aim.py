@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 
-from synth_pipeline.domain import Domain, build_domain
+from synth_pipeline.domain import Domain
 from synth_pipeline.errors import GeneratorError, PrivacyConfigError
 from synth_pipeline.generators import pgm
 from synth_pipeline.generators.aim_select import run_aim
-from synth_pipeline.generators.base import Individuals, check_budget, sensitivity_of, single_thread
+from synth_pipeline.generators.base import CodedGenerator, Individuals, check_budget, sensitivity_of, single_thread
 from synth_pipeline.generators.params import AimParams
 from synth_pipeline.privacy.accounting import Accountant, RdpCurve, rho_for_budget
-from synth_pipeline.spec.schema import ColumnSpec
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +66,11 @@ class AimModel:
                    released_rows=released_rows)
 
 
-class AimGenerator:
+class AimGenerator(CodedGenerator):
     name: ClassVar[str] = "aim"
     model_class: ClassVar[type] = AimModel
 
-    def __init__(self, params: AimParams):
-        self.params = params
-
-    def build_domain(self, schema: Mapping[str, ColumnSpec]) -> Domain:
-        return build_domain(schema, numeric_bins=self.params.numeric_bins, max_levels=self.params.max_levels)
+    params: AimParams
 
     def check_feasible(self, domain: Domain, *, n_rows: int, epsilon: float, delta: float,
                        units: Individuals | None) -> None:

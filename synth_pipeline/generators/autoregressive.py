@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
@@ -25,9 +24,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from synth_pipeline.domain import Domain, build_domain
+from synth_pipeline.domain import Domain
 from synth_pipeline.errors import GeneratorError, PrivacyConfigError
 from synth_pipeline.generators.base import (
+    CodedGenerator,
     Individuals,
     check_budget,
     sensitivity_of,
@@ -44,7 +44,6 @@ from synth_pipeline.privacy.accounting import (
     subsampled_gaussian_curve,
     zcdp_curve,
 )
-from synth_pipeline.spec.schema import ColumnSpec
 
 log = logging.getLogger(__name__)
 MAX_NOISE_MULTIPLIER = 50.0  # beyond this the gradients drown: refuse rather than train noise
@@ -163,15 +162,11 @@ class AutoregressiveModel:
         return cls(net, domain=domain, privacy=privacy, released_rows=released_rows)
 
 
-class AutoregressiveGenerator:
+class AutoregressiveGenerator(CodedGenerator):
     name: ClassVar[str] = "dpsgd_autoregressive"
     model_class: ClassVar[type] = AutoregressiveModel
 
-    def __init__(self, params: AutoregressiveParams):
-        self.params = params
-
-    def build_domain(self, schema: Mapping[str, ColumnSpec]) -> Domain:
-        return build_domain(schema, numeric_bins=self.params.numeric_bins, max_levels=self.params.max_levels)
+    params: AutoregressiveParams
 
     def _schedule(self, units: float) -> tuple[float, int]:
         """Sample rate and step count from a (DP) number of units: public given that number."""

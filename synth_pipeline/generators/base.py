@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -24,8 +24,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from synth_pipeline.domain import Domain
+from synth_pipeline.domain import Domain, build_domain
 from synth_pipeline.errors import GeneratorError, PrivacyConfigError
+from synth_pipeline.generators.params import DomainParams
+from synth_pipeline.spec.schema import ColumnSpec
 
 STATE_TENSORS = "model.safetensors"
 STATE_JSON = "model.json"
@@ -54,6 +56,16 @@ class Individuals:
 
     def people(self) -> int:
         return int(pd.Series(self.ids).nunique(dropna=False))
+
+
+class CodedGenerator:
+    """What both generators share: validated parameters, and a domain cut into codes as those parameters say."""
+
+    def __init__(self, params: DomainParams):
+        self.params = params
+
+    def build_domain(self, schema: Mapping[str, ColumnSpec]) -> Domain:
+        return build_domain(schema, numeric_bins=self.params.numeric_bins, max_levels=self.params.max_levels)
 
 
 def sensitivity_of(units: Individuals | None) -> int:
