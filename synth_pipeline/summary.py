@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from synth_pipeline.runs import describe_run
+
+# The steps whose report carries a verdict that decides whether the run may be published.
+GATED_STEPS = ("quality_gate", "pii_scan", "validate", "reidentify")
+
+
+def gate_verdicts(reports: Mapping[str, dict]) -> dict[str, bool]:
+    """{gated step: passed} for the gated steps that reported."""
+    return {step: bool(reports[step].get("passed")) for step in GATED_STEPS if step in reports}
+
+
+def accountant_epsilon(train_report: Mapping) -> float | None:
+    """The epsilon the generator's accountant reports, from the train step's report."""
+    return ((train_report.get("privacy") or {}).get("generator") or {}).get("epsilon")
 
 
 def _verdict(report: dict) -> str:
@@ -25,7 +38,7 @@ def _charge(report: dict) -> str:
 
 
 def _train(report: dict) -> str:
-    spent = (report.get("privacy") or {}).get("generator", {}).get("epsilon")
+    spent = accountant_epsilon(report)
     accounted = f"; accountant's epsilon {spent:.4g}" if spent is not None else ""
     return f"{report['generator']} fitted on {len(report['modelled_columns'])} columns in {report['fit_s']}s{accounted}"
 
@@ -76,7 +89,7 @@ def step_reports(run_dir: Path) -> dict[str, dict]:
 def review_markdown(release: str, run_id: str, run_dir: Path) -> str:
     """The approval request's body: what the steward needs to decide, and where the full report is."""
     reports = step_reports(run_dir)
-    gates = {step: report["passed"] for step, report in reports.items() if "passed" in report and step != "report"}
+    gates = gate_verdicts(reports)
     failed = sorted(step for step, passed in gates.items() if not passed)
     charge = reports.get("charge_budget")
     lines = [f"### Release `{release}`, run `{run_id}`", ""]

@@ -137,12 +137,9 @@ def _targets(frame: pd.DataFrame, size: int, rng: np.random.Generator) -> pd.Dat
 
 def _singles_out(frame, queries: list) -> int:
     """How many of the polars predicates match exactly one row of the frame."""
-    import polars as pl
+    from anonymeter.evaluators.singling_out_evaluator import _evaluate_queries
 
-    if not queries:
-        return 0
-    counts = frame.select([q.cast(pl.Int64).sum().alias(f"q{i}") for i, q in enumerate(queries)]).row(0)
-    return int(sum(count == 1 for count in counts))
+    return int(sum(count == 1 for count in _evaluate_queries(df=frame, queries=queries)))
 
 
 def _size_correction(control, queries: list, *, target_rows: int, rng: np.random.Generator) -> tuple[float, str]:

@@ -30,8 +30,8 @@ import pandas as pd
 from scipy.stats import binom
 
 from synth_pipeline.errors import ConfigError
-from synth_pipeline.evaluate.encoding import MixedEncoder, domain_columns, nearest
-from synth_pipeline.spec.schema import BooleanColumn, CategoricalColumn, ColumnSpec, DatetimeColumn, NumericColumn
+from synth_pipeline.evaluate.encoding import MixedEncoder, domain_columns, nearest, public_bounds
+from synth_pipeline.spec.schema import BooleanColumn, CategoricalColumn, ColumnSpec, DatetimeColumn
 
 GUESS_FRACTIONS = (0.05, 0.1, 0.2, 0.5, 1.0)  # k / (m / 2): the grid the guess count is chosen from
 _OUTER = 0.1  # canary numbers come from the lowest or highest tenth of the declared range
@@ -53,8 +53,7 @@ def make_canaries(schema: Mapping[str, ColumnSpec], *, count: int, rng: np.rando
         elif isinstance(spec, BooleanColumn):
             columns[name] = pd.array(rng.random(count) < 0.5, dtype="boolean")
         else:
-            low, high = ((pd.Timestamp(spec.min).timestamp(), pd.Timestamp(spec.max).timestamp())
-                         if isinstance(spec, DatetimeColumn) else (spec.min, spec.max))
+            low, high = public_bounds(spec)
             offset = rng.random(count) * _OUTER * (high - low)
             values = np.where(rng.random(count) < 0.5, low + offset, high - offset)
             if isinstance(spec, DatetimeColumn):

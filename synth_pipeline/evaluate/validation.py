@@ -21,7 +21,7 @@ import pandas as pd
 
 from synth_pipeline import quality
 from synth_pipeline.errors import ConfigError
-from synth_pipeline.evaluate.encoding import domain_columns, numeric_values
+from synth_pipeline.evaluate.encoding import domain_columns, numeric_values, public_bounds
 from synth_pipeline.spec.evaluation import CONSTRAINT
 from synth_pipeline.spec.schema import BooleanColumn, CategoricalColumn, ColumnSpec, DatetimeColumn, NumericColumn
 
@@ -145,17 +145,12 @@ def check_schema(table: pd.DataFrame, schema: Mapping[str, ColumnSpec]) -> list[
         values, wrong = _numbers(series, spec)
         outcomes.append(RuleOutcome("schema", f"{name} of type {spec.type}", wrong, rows))
         if isinstance(spec, (NumericColumn, DatetimeColumn)):
-            low, high = _bound_values(spec)
+            low, high = public_bounds(spec)
             outside = ~np.isnan(values) & ((values < low) | (values > high))
             shown = [f"{bound:g}" if isinstance(bound, float) else bound for bound in (spec.min, spec.max)]
             outcomes.append(RuleOutcome("schema", f"{name} within [{shown[0]}, {shown[1]}]", int(outside.sum()), rows))
     return outcomes
 
-
-def _bound_values(spec: NumericColumn | DatetimeColumn) -> tuple[float, float]:
-    if isinstance(spec, DatetimeColumn):
-        return (float(pd.Timestamp(spec.min).timestamp()), float(pd.Timestamp(spec.max).timestamp()))
-    return float(spec.min), float(spec.max)
 
 
 def _side(table: pd.DataFrame, token: str, schema: Mapping[str, ColumnSpec], left: ColumnSpec) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from synth_pipeline.report import html, svg
-from synth_pipeline.summary import step_headline
+from synth_pipeline.summary import accountant_epsilon, gate_verdicts, step_headline
 
 _PLOTS = 24  # columns plotted at most (wide tables: the first ones in schema order)
 
@@ -32,10 +32,10 @@ def _overview(release: str, run_id: str, reports: Mapping[str, dict], standing: 
     charge = reports.get("charge_budget", {})
     train = reports.get("train", {})
     sample = reports.get("sample", {})
-    spent = (train.get("privacy") or {}).get("generator", {}).get("epsilon")
+    spent = accountant_epsilon(train)
     remaining = (standing.get("remaining") or {}).get("epsilon")
     reports = {step: report for step, report in reports.items() if step != "report"}  # an earlier try's, if any
-    verdicts = [(step, report.get("passed")) for step, report in reports.items() if "passed" in report]
+    verdicts = list(gate_verdicts(reports).items())
     figures = [("epsilon charged", _fmt(charge.get("epsilon"))), ("generator's accounted epsilon", _fmt(spent)),
                ("budget left for the dataset", _fmt(remaining)), ("synthetic rows", f"{sample.get('rows', 0):,}")]
     table = html.table(["step", "verdict", "summary"], [

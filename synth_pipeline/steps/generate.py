@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synth_pipeline.generators import make_generator, parse_params
+from synth_pipeline.generators import make_generator
 from synth_pipeline.privacy.contributions import max_rows_per_unit
 from synth_pipeline.privacy.estimation import estimate_domain
 from synth_pipeline.release_schema import modelled_columns
@@ -73,7 +73,7 @@ def run_train(spec_path: str | Path, run_dir: Path, *, run_id: str, seed: int | 
              epsilon, delta)
     model = generator.fit(table, domain, epsilon=epsilon, delta=delta, units=units, rng=fit_rng)
     fit_s = time.perf_counter() - started
-    params = parse_params(spec.generator.name, spec.generator.params).model_dump(mode="json")
+    params = generator.params.model_dump(mode="json")
     with step_output(run_dir, "train") as out:
         save_model(model, out / MODEL, params=params)
         write_json(out / REPORT, {

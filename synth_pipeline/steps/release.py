@@ -16,7 +16,7 @@ from synth_pipeline.errors import ConfigError
 from synth_pipeline.runs import step_input, step_output, write_json
 from synth_pipeline.spec import LoadedSpec, load_spec
 from synth_pipeline.storage import Store
-from synth_pipeline.summary import review_markdown, step_reports
+from synth_pipeline.summary import accountant_epsilon, gate_verdicts, review_markdown, step_reports
 
 SYNTHETIC = ("sample", "synthetic.parquet")
 DATA_CARD = ("report", "data_card.json", "data_card.html")
@@ -63,9 +63,8 @@ def _manifest_facts(loaded: LoadedSpec, run_dir: Path, run_id: str, decision: ap
         # The entry as training left it (spent): the charge this release is accounted under.
         "privacy": {"epsilon": spec.privacy.epsilon, "delta": spec.privacy.delta, "dataset": spec.dataset,
                     "ledger_entry": reports.get("train", {}).get("ledger_entry"),
-                    "accountant_epsilon": ((reports.get("train", {}).get("privacy") or {}).get("generator") or {}).get("epsilon")},
-        "gates": {step: bool(report.get("passed")) for step, report in reports.items()
-                  if "passed" in report and step != "report"},
+                    "accountant_epsilon": accountant_epsilon(reports.get("train", {}))},
+        "gates": gate_verdicts(reports),
         "approval": {"decision": approval_rules.APPROVE, "by": decision.by, "at": decision.at, "comment": decision.comment},
     }
 

@@ -18,11 +18,10 @@ from synth_pipeline.report.data_card import build_data_card, render_data_card
 from synth_pipeline.report.internal import build_internal_report
 from synth_pipeline.runs import read_json, step_output, write_json
 from synth_pipeline.spec import load_spec
-from synth_pipeline.summary import step_reports
+from synth_pipeline.summary import GATED_STEPS, gate_verdicts, step_reports
 
 INTERNAL = "report.html"
 CARD_JSON, CARD_HTML = "data_card.json", "data_card.html"
-GATED_STEPS = ("quality_gate", "pii_scan", "validate", "reidentify")
 
 
 def run_report(spec_path: str | Path, run_dir: Path, *, run_id: str) -> dict:
@@ -33,13 +32,11 @@ def run_report(spec_path: str | Path, run_dir: Path, *, run_id: str) -> dict:
     distributions = read_json(distributions_path) if distributions_path.is_file() else {}
     with ledger_for(loaded) as ledger:
         [standing] = ledger.summary(spec.dataset)
-    standing_facts = {"lifetime": {"epsilon": standing.lifetime_epsilon, "delta": standing.lifetime_delta},
-                      "remaining": {"epsilon": standing.remaining_epsilon, "delta": standing.remaining_delta}}
-    gates = {step: bool(reports[step].get("passed")) for step in GATED_STEPS if step in reports}
+    gates = gate_verdicts(reports)
     synthetic_path = run_dir / "sample" / "synthetic.parquet"
     with step_output(run_dir, "report") as out:
         (out / INTERNAL).write_text(build_internal_report(release=spec.name, run_id=run_id, reports=reports,
-                                                          distributions=distributions, standing=standing_facts),
+                                                          distributions=distributions, standing=standing.to_dict()),
                                     encoding="utf-8")
         card = None
         if synthetic_path.is_file() and "train" in reports:
