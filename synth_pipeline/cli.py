@@ -8,6 +8,7 @@ import importlib
 import inspect
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from synth_pipeline.errors import PipelineError, SpecError
@@ -48,12 +49,55 @@ def _run_folder(spec_file: str, run_id: str | None) -> Path:
     return latest
 
 
+# The steps that charge the ledger, and what each does to the run's charge.
+CHARGING_STEPS = {"charge_budget": "reserves privacy budget in the ledger (spent once train reads the data)",
+                  "train": "spends real privacy budget (the charge is marked spent before any data is read; every fit "
+                           "is charged)"}
+
+
+def _plan_charge(step: str, spec_file: str, run_dir: Path, run_id: str, *, preflight: bool):
+    """What `step` would charge, after the refusals it can raise before charging; charges nothing, reads no rows.
+    With `preflight`, the pre-flight checks on public facts (spec, declared sizes, the split's column names) too."""
+    from synth_pipeline.privacy.ledger import ledger_for
+    from synth_pipeline.spec import load_spec
+    from synth_pipeline.steps.budget import preflight as check_before_charging
+
+    loaded = load_spec(spec_file)
+    key = {"dataset": loaded.spec.dataset, "release": loaded.spec.name, "run_id": run_id}
+    if preflight:
+        check_before_charging(loaded, run_dir)
+    with ledger_for(loaded) as ledger:
+        if step == "train":
+            return ledger.plan_fit(**key, spec_hash=loaded.spec_hash)
+        if preflight:
+            ledger.check_sources(loaded)
+        return ledger.plan_reserve(**key, epsilon=loaded.spec.privacy.epsilon, delta=loaded.spec.privacy.delta,
+                                   spec_hash=loaded.spec_hash)
+
+
+def _describe_charge(step: str, plan) -> str:
+    return (f"{step} {CHARGING_STEPS[step]}: dataset {plan.dataset!r}, epsilon {plan.epsilon:g}, "
+            f"delta {plan.delta:g}; release {plan.release}, run {plan.run_id}, attempt {plan.attempt}: {plan.action}")
+
+
 def _run_step(args: argparse.Namespace) -> int:
     from synth_pipeline import steps
     from synth_pipeline.sources import RunContext
     from synth_pipeline.spec import load_spec
 
     run_dir = _run_folder(args.spec, args.run_id)
+    if args.dry_run:
+        if args.step not in CHARGING_STEPS:
+            raise PipelineError(f"--dry-run is for the steps that charge the ledger ({', '.join(CHARGING_STEPS)}); "
+                                f"{args.step} charges nothing and reads the run's data: run it without --dry-run")
+        plan = _plan_charge(args.step, args.spec, run_dir, args.run_id, preflight=True)
+        print(f"dry run, nothing was charged: {_describe_charge(args.step, plan)}", file=sys.stderr)
+        print(json.dumps({"dry_run": True, "step": args.step, **asdict(plan)}, indent=2))
+        return 0
+    if args.step in CHARGING_STEPS:
+        # Outside Airflow nobody reviews the charge first: say what it costs before it is made.
+        plan = _plan_charge(args.step, args.spec, run_dir, args.run_id, preflight=False)
+        print(_describe_charge(args.step, plan), file=sys.stderr)
     function = getattr(steps, f"run_{args.step}")
     accepted = inspect.signature(function).parameters
     generator = load_spec(args.spec).spec.generator
@@ -139,13 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+")
     validate.set_defaults(handler=_validate_spec)
 
-    step = commands.add_parser("run-step", help="run one step of a release outside Airflow (debugging)")
+    step = commands.add_parser("run-step", help="run one step of a release outside Airflow (debugging); charge_budget "
+                                                "and train charge the real ledger")
     step.add_argument("step", choices=STEPS)
     step.add_argument("spec")
     step.add_argument("--run-id", required=True)
     step.add_argument("--data-interval-start")
     step.add_argument("--data-interval-end")
     step.add_argument("--seed", type=int, help="fix the randomness (tests, debugging); default: the spec's generator.seed")
+    step.add_argument("--dry-run", action="store_true",
+                      help="charge_budget and train only: run every refusal that can come before the charge, print "
+                           "what would be charged, and stop (nothing is charged, no private rows are read)")
     step.set_defaults(handler=_run_step)
 
     show = commands.add_parser("show-run", help="list what a run produced and where")

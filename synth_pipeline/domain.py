@@ -3,8 +3,9 @@
 Bounds, categories and nullability come from `schema:` (public knowledge the data owner declares), never from the
 data: a category list, min/max or bin edges fitted on private rows would leak outside the accountant. A value the
 domain does not cover is handled as its column declares (clipped, nulled, mapped) or refused, and never widens the
-domain. Columns without a declared domain (free text, `estimate_bounds`, no `categories`) are refused here; the DP
-estimation step turns them into declared columns first.
+domain; a refusal names the column and the rule it broke, never a value or how many rows broke it. Columns without
+a declared domain (free text, `estimate_bounds`, no `categories`) are refused here; the DP estimation step turns them
+into declared columns first.
 
 Codes per column: categorical and boolean levels in declared order; integers with at most `numeric_bins` values one
 code per value; wider integers, floats and datetimes `numeric_bins` equal-width bins on the declared bounds, or the
@@ -189,7 +190,7 @@ class Domain:
         """A table in the target schema's dtypes; values drawn uniformly inside their bins."""
         codes = np.asarray(codes)
         if codes.ndim != 2 or codes.shape[1] != len(self.columns):
-            raise DomainError(f"expected codes of shape (rows, {len(self.columns)}), got {codes.shape}")
+            raise DomainError("codes must be a table with one column per domain column")
         return pd.DataFrame({codec.name: _decode_column(codec, codes[:, j], rng)
                              for j, codec in enumerate(self.columns)})
 
@@ -203,9 +204,11 @@ def build_domain(schema: Mapping[str, ColumnSpec], *, numeric_bins: int,
     return Domain(tuple(_column_codec(name, spec, numeric_bins, max_levels) for name, spec in schema.items()))
 
 
-def _refuse(codec: ColumnCodec, count: int, what: str) -> DomainError:
-    return DomainError(f"column {codec.name!r}: {count} values {what}; the domain is declared in the spec and is "
-                       "not widened to fit the data (fix harmonize or the schema)")
+def _refuse(codec: ColumnCodec, rule: str) -> DomainError:
+    # The column and the rule only: a count of offending rows is a statistic of private data, and the task log
+    # that shows this message is no place for one.
+    return DomainError(f"column {codec.name!r}: {rule}; the domain is declared in the spec and is not widened to fit "
+                       "the data (fix harmonize or the schema)")
 
 
 def _apply_policy(codec: ColumnCodec, codes: np.ndarray, outside: np.ndarray, clipped: np.ndarray | None) -> np.ndarray:
@@ -217,7 +220,7 @@ def _apply_policy(codec: ColumnCodec, codes: np.ndarray, outside: np.ndarray, cl
         return np.where(outside, codec.levels.index(codec.map_to), codes)
     if codec.out_of_domain == "null" and codec.nullable:
         return np.where(outside, codec.null_code, codes)
-    raise _refuse(codec, int(outside.sum()), "outside the declared domain")
+    raise _refuse(codec, f"values outside the declared domain, and its out_of_domain policy is {codec.out_of_domain}")
 
 
 def _ordinal_values(codec: ColumnCodec, series: pd.Series) -> np.ndarray:
@@ -231,7 +234,7 @@ def _ordinal_values(codec: ColumnCodec, series: pd.Series) -> np.ndarray:
 def _encode_column(codec: ColumnCodec, series: pd.Series) -> np.ndarray:
     null = series.isna().to_numpy()
     if null.any() and not codec.nullable and codec.out_of_domain != "map":
-        raise _refuse(codec, int(null.sum()), "are null in a non-nullable column")
+        raise _refuse(codec, "nulls in a column that is not nullable")
     codes = np.zeros(len(series), dtype=np.int64)
     if codec.kind == "levels":
         text = series.astype("string") if codec.dtype != "boolean" else series.astype("boolean").astype("string")
@@ -258,7 +261,7 @@ def _encode_column(codec: ColumnCodec, series: pd.Series) -> np.ndarray:
 
 def _decode_column(codec: ColumnCodec, codes: np.ndarray, rng: np.random.Generator) -> pd.Series:
     if codes.size and (codes.min() < 0 or codes.max() >= codec.size):
-        raise DomainError(f"column {codec.name!r}: codes outside 0..{codec.size - 1}")
+        raise DomainError(f"column {codec.name!r}: codes outside the column's domain")
     null = codes == codec.null_code if codec.nullable else np.zeros(len(codes), dtype=bool)
     values = np.where(null, 0, codes)
     if codec.kind == "levels":

@@ -1,6 +1,7 @@
 """Every error the pipeline raises on purpose, in one place.
 
-Messages name files, columns, keys and counts, never data values: they end up in Airflow task logs.
+Messages name files, columns, keys, rules, verdicts and public or DP figures, never data values nor counts or
+statistics of private data: they end up in Airflow task logs.
 """
 
 
@@ -26,7 +27,8 @@ class HarmonizeError(PipelineError):
 
 
 class QualityGateFailed(PipelineError):
-    """A Great Expectations suite failed on the table; the message summarises which expectations and how many rows."""
+    """A Great Expectations suite failed on the table; the message names the expectations and their rules (the counts
+    are in the run folder's report)."""
 
 
 class ConfigError(PipelineError):
@@ -50,13 +52,21 @@ class ReleaseExpired(PipelineError):
 
 
 class PIIFound(PipelineError):
-    """The scan found personal data the spec did not declare; the message names columns and entity types with
-    counts, never the values. Nothing downstream runs."""
+    """The scan found personal data the spec did not declare; the message names columns and entity types (with
+    counts only where the reader may see the data: the `scan-pii` command), never the values. Nothing downstream
+    runs."""
 
 
 class PrivacyConfigError(PipelineError):
     """A privacy parameter cannot be honoured: epsilon or delta out of range, delta >= 1/n, a domain that is
-    neither declared nor estimable, a table too small for the generator's batch. Raised before any charge."""
+    neither declared nor estimable, a table too small for the generator's batch. Raised before any charge, except
+    SeededRunNotPublishable: a seeded run may be trained (tests, benchmarks) but is refused at publication."""
+
+
+class SeededRunNotPublishable(PrivacyConfigError):
+    """A run whose split or training used a fixed seed (`generator.seed`, `--seed`) reached publication. Its noise is
+    reproducible by whoever knows the seed, so the release is a deterministic function of the data with no DP
+    guarantee: seeds are for tests and benchmarks, and such a run is never published."""
 
 
 class BudgetExceeded(PipelineError):
@@ -85,7 +95,8 @@ class RiskTooHigh(PipelineError):
 
 class DomainError(PipelineError):
     """A table does not fit its declared public domain: a value outside a column's bounds or categories where the
-    column's policy is to reject, or a null in a non-nullable column. The domain is never widened to fit."""
+    column's policy is to reject, or a null in a non-nullable column. The domain is never widened to fit. The message
+    names the column and the rule only: how many rows broke it is a statistic of private data."""
 
 
 class GatesFailed(PipelineError):

@@ -1,7 +1,8 @@
 """Clean and harmonize: several source tables of one entity -> one table in the spec's target schema.
 
 Pure functions on DataFrames. Value-level work (markers, recodes) runs on each column's distinct values, then maps
-back, so it stays fast on wide tables. The report holds counts only: it is safe for logs and XCom.
+back, so it stays fast on wide tables. The report holds counts only, but counts of private rows: it belongs in the
+run folder, never in logs, XCom or an error message (errors name the source, column and rule).
 """
 
 from __future__ import annotations
@@ -107,14 +108,16 @@ def _apply_values(series: pd.Series, column: str, mapping: SourceMapping, spec: 
 def _coerce(series: pd.Series, column: str, spec: ColumnSpec, source: str, mapping: SourceMapping) -> pd.Series:
     present = series.notna()
 
-    def fail(count: int, expected: str) -> HarmonizeError:
-        return HarmonizeError(f"source {source!r}, column {column!r}: {count} value(s) cannot be read as {expected}")
+    def fail(expected: str) -> HarmonizeError:
+        # No count in the message: with a narrowed spec it would answer a count query on the private rows.
+        return HarmonizeError(f"source {source!r}, column {column!r}: some values cannot be read as {expected} "
+                              "(add them to missing markers or recodes, or widen the column's type)")
 
     if isinstance(spec, NumericColumn):
         numbers = pd.to_numeric(_map_distinct(series, canonical), errors="coerce").astype("float64")
         bad = int((present & numbers.isna()).sum())
         if bad:
-            raise fail(bad, "a number")
+            raise fail("a number")
         unit = mapping.units.get(column)
         if unit is not None:
             numbers = numbers * unit.scale + unit.offset
@@ -123,7 +126,7 @@ def _coerce(series: pd.Series, column: str, spec: ColumnSpec, source: str, mappi
         if spec.type == "integer":
             fractional = int((numbers.notna() & (numbers != numbers.round())).sum())
             if fractional:
-                raise fail(fractional, "a whole number")
+                raise fail("a whole number")
         return numbers
     if isinstance(spec, BooleanColumn):
         def to_bool(value: object) -> object:
@@ -132,13 +135,13 @@ def _coerce(series: pd.Series, column: str, spec: ColumnSpec, source: str, mappi
         flags = _map_distinct(series, to_bool)
         bad = int((flags == "?invalid").sum())
         if bad:
-            raise fail(bad, "true/false")
+            raise fail("true/false")
         return flags
     if isinstance(spec, DatetimeColumn):
         stamps = pd.to_datetime(series, errors="coerce", format="mixed")
         bad = int((present & stamps.isna()).sum())
         if bad:
-            raise fail(bad, "a date/time")
+            raise fail("a date/time")
         return stamps
     if isinstance(spec, CategoricalColumn):
         return _map_distinct(series, lambda v: str(canonical(v)))
@@ -261,8 +264,6 @@ def harmonize(
         report.duplicates_removed = before - len(table)
     report.rows_out = len(table)
     if table.empty:
-        raise HarmonizeError(
-            f"no rows left after cleaning (read {sum(report.rows_per_source.values())}, rejected {report.rows_rejected}, "
-            f"duplicates {report.duplicates_removed}): check the schema's domain and the missing markers"
-        )
+        raise HarmonizeError("no rows left after cleaning: check the schema's domain and the missing markers (the "
+                             "run folder's harmonize report has the counts)")
     return table, report

@@ -1,7 +1,12 @@
 """Quality gates: Great Expectations suites from `expectations/` run on a table.
 
-The summary keeps counts and the expectation's own (public) arguments. GX also returns samples of unexpected
+The report keeps counts and the expectation's own (public) arguments. GX also returns samples of unexpected
 values and their row indexes; those are raw data and are dropped here, before anything is logged or written.
+
+On the private table (the `quality_gate` step) the counts are private too: they go to the run folder's report, and
+the error names only the expectations that failed and their rules (`enforce`). A suite is a query language, so it
+must not ask about subsets of people: `row_condition` (and its parser) is refused when a suite is loaded. On the
+synthetic table (`validate`) the counts are of DP data and may be shown.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from synth_pipeline.errors import ConfigError, QualityGateFailed
 _SAFE_OBSERVED = {"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal", "expect_table_column_count_to_equal",
                   "expect_table_column_count_to_be_between"}
 _MAX_LIST = 6
+# Arguments that restrict an expectation to the rows matching a condition: refused (see the module docstring).
+_SUBSET_ARGUMENTS = {"row_condition", "condition_parser"}
 
 
 @dataclass(frozen=True)
@@ -34,10 +41,12 @@ class ExpectationOutcome:
     observed_value: int | float | None = None
     raised_error: bool = False
 
-    def describe(self) -> str:
+    def describe(self, *, with_counts: bool) -> str:
         head = f"{self.expectation}({self.arguments})"
         if self.raised_error:
             return f"{head}: raised an error while evaluating (check the column names and arguments in the suite)"
+        if not with_counts:
+            return f"{head}: failed"
         if self.unexpected_count is not None and not self.element_count:
             return f"{head}: {self.unexpected_count} unexpected distinct value(s)"
         if self.unexpected_count is not None:
@@ -64,11 +73,15 @@ class QualityReport:
     def failures(self) -> list[ExpectationOutcome]:
         return [outcome for outcome in self.outcomes if not outcome.success]
 
-    def summary(self) -> str:
+    def summary(self, *, with_counts: bool) -> str:
+        """`with_counts=False` for a private table: the expectations and their rules, no row counts."""
+        rows = f" on {self.rows} rows" if with_counts else ""
         if self.passed:
-            return f"quality gate {self.suite!r}: all {self.evaluated} expectations passed on {self.rows} rows"
-        lines = [f"quality gate {self.suite!r} failed: {len(self.failures)} of {self.evaluated} expectations on {self.rows} rows"]
-        lines += [f"  - {outcome.describe()}" for outcome in self.failures]
+            return f"quality gate {self.suite!r}: all {self.evaluated} expectations passed{rows}"
+        lines = [f"quality gate {self.suite!r} failed: {len(self.failures)} of {self.evaluated} expectations{rows}"]
+        lines += [f"  - {outcome.describe(with_counts=with_counts)}" for outcome in self.failures]
+        if not with_counts:
+            lines.append("  (the counts are in the run folder's quality_gate report)")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -102,6 +115,13 @@ def load_suite_json(path: Path) -> dict:
         raise ConfigError(f"expectation suite {path}: not valid JSON ({exc})") from None
     if not isinstance(document, dict) or not isinstance(document.get("expectations"), list):
         raise ConfigError(f"expectation suite {path}: expected an object with an 'expectations' list")
+    for index, entry in enumerate(document["expectations"]):
+        kwargs = entry.get("kwargs") if isinstance(entry, dict) else None
+        refused = sorted(_SUBSET_ARGUMENTS & set(kwargs)) if isinstance(kwargs, dict) else []
+        if refused:
+            raise ConfigError(f"expectation suite {path}: expectations[{index}] uses {', '.join(refused)}: a suite may "
+                              "not select a subset of rows (its verdict would answer a question about the people "
+                              "in that subset); check the whole column instead")
     return document
 
 
@@ -155,5 +175,6 @@ def validate_table(table: pd.DataFrame, suite_path: Path) -> QualityReport:
 
 
 def enforce(report: QualityReport) -> None:
+    """On the private table: the error names the expectations and rules that failed, never a count."""
     if not report.passed:
-        raise QualityGateFailed(report.summary())
+        raise QualityGateFailed(report.summary(with_counts=False))

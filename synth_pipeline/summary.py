@@ -1,4 +1,9 @@
-"""Short, data-free summaries of a run's step reports: for `show-run` and for the steward's approval request."""
+"""Short summaries of a run's step reports.
+
+`step_headline` quotes the run folder's private figures (counts, unnoised comparisons): it is for readers of the run
+folder (`show-run`, the steward's internal report). `review_markdown`, the approval request's body, is seen by every
+Airflow user, so it carries names, verdicts and DP values only, and points to the internal report for the rest.
+"""
 
 from __future__ import annotations
 
@@ -87,20 +92,23 @@ def step_reports(run_dir: Path) -> dict[str, dict]:
 
 
 def review_markdown(release: str, run_id: str, run_dir: Path) -> str:
-    """The approval request's body: what the steward needs to decide, and where the full report is."""
+    """The approval request's body: the charge and the DP release decision, and where the full report is."""
     reports = step_reports(run_dir)
     gates = gate_verdicts(reports)
     failed = sorted(step for step, passed in gates.items() if not passed)
     charge = reports.get("charge_budget")
+    decision = (reports.get("validate") or {}).get("release_decision") or {}
     lines = [f"### Release `{release}`, run `{run_id}`", ""]
     if charge:
         lines.append(f"**Privacy:** this run spent epsilon {charge['epsilon']:g} (delta {charge['delta']:g}) of "
                      f"dataset `{charge['dataset']}`; {charge['remaining']['epsilon']:.4g} remains.")
-    lines.append("**Gates:** " + ("all passed (" + ", ".join(gates) + ")" if not failed else "FAILED: " + ", ".join(failed)))
-    lines += ["", "| step | summary |", "|---|---|"]
-    lines += [f"| {step} | {step_headline(step, report)} |" for step, report in reports.items()]
+    if decision:
+        lines.append(f"**Release decision** (epsilon {decision['epsilon']:g}, DP): "
+                     + ("passed" if decision.get("passed") else "FAILED"))
+    lines.append("**Checks:** " + ("all passed (" + ", ".join(gates) + ")" if not failed else "FAILED: " + ", ".join(failed)))
     internal = run_dir / "report" / "report.html"
-    lines += ["", f"Internal report (real-vs-synthetic figures, steward only): `{internal}`" if internal.is_file()
+    lines += ["", f"The figures (real-vs-synthetic comparisons and re-identification risks, with the steward's "
+                  f"thresholds) are in the internal report, for the steward only: `{internal}`" if internal.is_file()
               else "Internal report: not produced by this run",
               "", "Approve to publish this version; reject (with a comment) to publish nothing."]
     return "\n".join(lines)

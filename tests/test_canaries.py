@@ -16,7 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from airflow_local import answer_in_background  # noqa: E402
-from pipeline_runs import pin_spec  # noqa: E402
+from publishable import publishable  # noqa: E402
 from testsupport import TEST_USERS  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def _plant(project: Path) -> None:
     spec["schema"]["note"] = {"type": "string", "nullable": True}
     spec["pii"]["columns"]["note"] = {"class": "free_text", "action": "redact"}
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    pin_spec(spec_path)
+    publishable(spec_path)  # unseeded: a seeded run is never published
     suite_path = project / spec["quality"]["suite"]
     suite = json.loads(suite_path.read_text())
     for expectation in suite["expectations"]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -10,7 +11,14 @@ import pandas as pd
 import pytest
 
 from synth_pipeline import catalog
-from synth_pipeline.errors import ApprovalError, ReleaseExpired, ReleaseNotFound, ReleaseTampered
+from synth_pipeline.errors import (
+    ApprovalError,
+    ConfigError,
+    ReleaseExpired,
+    ReleaseNotFound,
+    ReleaseTampered,
+    SeededRunNotPublishable,
+)
 from synth_pipeline.publish import version_for
 from synth_pipeline.steps.release import run_publish, run_retention
 from synth_pipeline.storage import Store
@@ -20,10 +28,17 @@ APPROVED = {"chosen_options": ["Approve"], "responded_by_user": {"id": "steward"
             "responded_at": "2026-11-22T12:00:00+00:00", "params_input": {"comment": "fine"}}
 
 
+def _report(run: Path, step: str, document: dict) -> None:
+    (run / step).mkdir(parents=True, exist_ok=True)
+    (run / step / "report.json").write_text(json.dumps(document))
+
+
 @pytest.fixture
 def run_dir(tmp_path) -> Path:
-    """A run folder as the sample and report steps leave it."""
+    """A run folder as an unseeded run's split, train, sample and report steps leave it."""
     run = tmp_path / "run"
+    _report(run, "split", {"seeded": False})
+    _report(run, "train", {"generator": "aim", "seeded": False})
     (run / "sample").mkdir(parents=True)
     pd.DataFrame({"age": [30, 40, 50], "sex": ["Male", "Female", "Male"]}).to_parquet(run / "sample" / "synthetic.parquet")
     (run / "report").mkdir()
@@ -46,6 +61,7 @@ def test_publish_then_load_verify_and_list(project, run_dir):
     manifest = catalog.verify("heart_disease", location=published, now=NOW)
     assert manifest["approval"] == {"decision": "Approve", "by": "steward", "at": "2026-11-22T12:00:00+00:00", "comment": "fine"}
     assert manifest["rows"] == 3 and manifest["privacy"]["epsilon"] == 2.0 and len(manifest["spec_hash"]) == 64
+    assert manifest["seeded"] is False and manifest["generator"] == "aim"
     assert manifest["expires_at"] == (NOW + timedelta(days=180)).isoformat()
     assert set(manifest["files"]) == {"data_card.html", "data_card.json", "synthetic.csv", "synthetic.parquet"}
     assert catalog.load("heart_disease", location=published)["age"].tolist() == [30, 40, 50]
@@ -80,6 +96,32 @@ def test_latest_never_moves_back_to_an_older_run(project, run_dir):
 def test_publication_refused_without_a_valid_approval(project, run_dir, response, triggered_by, message):
     with pytest.raises(ApprovalError, match=message):
         publish(project, run_dir, response=response, triggered_by=triggered_by)
+    assert not (project / "published").exists() and not (run_dir / "publish").exists()
+
+
+SEEDED_RUNS = [
+    # (how the run folder differs from an unseeded run's, the error, what it says)
+    (lambda run: _report(run, "train", {"generator": "aim", "seeded": True}), SeededRunNotPublishable,
+     "the train step was seeded"),
+    (lambda run: _report(run, "split", {"seeded": True}), SeededRunNotPublishable, "the split step was seeded"),
+    (lambda run: _report(run, "train", {"generator": "aim"}), SeededRunNotPublishable,
+     "the train step does not record whether it was seeded"),
+    (lambda run: _report(run, "split", {"seeded": "no"}), SeededRunNotPublishable,
+     "the split step does not record whether it was seeded"),
+    (lambda run: (run / "split" / "report.json").unlink(), SeededRunNotPublishable,
+     "the split step does not record whether it was seeded"),
+    (lambda run: shutil.rmtree(run / "train"), ConfigError, "run the 'train' step of this run first"),
+]
+
+
+@pytest.mark.parametrize("change,error,message", SEEDED_RUNS,
+                         ids=["train-seeded", "split-seeded", "train-silent", "split-not-a-bool", "split-report-missing",
+                              "never-trained"])
+def test_a_seeded_run_is_never_published_even_when_approved(project, run_dir, change, error, message):
+    """With a known seed the release is a deterministic function of the data (the review's finding 8)."""
+    change(run_dir)
+    with pytest.raises(error, match=message):
+        publish(project, run_dir)
     assert not (project / "published").exists() and not (run_dir / "publish").exists()
 
 

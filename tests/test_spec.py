@@ -30,6 +30,8 @@ def test_bundled_specs_are_valid(path):
     loaded = load_spec(path)
     assert loaded.spec.name == path.stem
     assert len(loaded.spec_hash) == 64
+    # The demo publishes these: a seeded run is refused at publication (tests seed their own copies).
+    assert loaded.spec.generator is None or loaded.spec.generator.seed is None
 
 
 def test_adult_spec_holds_the_public_domain_from_adult_names():
@@ -77,6 +79,14 @@ def _delete(path: str):
     return mutate
 
 
+def _both(*mutations):
+    def mutate(document: dict) -> None:
+        for mutation in mutations:
+            mutation(document)
+    return mutate
+
+
+PERSON = {"key": "fnlwgt", "max_rows": 3}  # adult has no person key: any schema column will do for validation
 NEGATIVE_CASES = [
     ("number expected", _set("schema.age.max", "ninety"), "schema.age.max: expected a number, got 'ninety'"),
     ("unknown top-level key", _set("colour", "blue"), "colour: unknown key"),
@@ -107,6 +117,14 @@ NEGATIVE_CASES = [
      "sources.train: give exactly one of 'url' or 'conn_id'"),
     ("sql table not an identifier", _set("sources.train", {"format": "sql", "url": "sqlite://", "table": "t; drop"}),
      "table must be a plain [schema.]name"),
+    ("estimated categories that reject", _set("schema.sex", {"type": "categorical", "out_of_domain": "reject"}),
+     "schema.sex.out_of_domain: 'reject' cannot go with categories estimated under DP"),
+    ("estimated categories not nullable", _set("schema.sex", {"type": "categorical", "nullable": False}),
+     "schema.sex: nullable: false cannot go with categories estimated under DP"),
+    ("dedupe on some columns with row units", _set("harmonize.dedupe.keys", ["age", "sex"]),
+     "harmonize.dedupe.keys: with privacy_unit: row only whole rows may be de-duplicated"),
+    ("dedupe keys without the unit's key", _both(_set("privacy_unit", PERSON), _set("harmonize.dedupe.keys", ["age"])),
+     "harmonize.dedupe.keys: must include privacy_unit.key ('fnlwgt')"),
 ]
 
 
@@ -120,6 +138,45 @@ def test_invalid_specs_name_file_key_and_expectation(tmp_path, mutate, expected)
     message = str(caught.value)
     assert message.startswith(f"{path}: "), message
     assert expected in message, message
+
+
+DEDUPE_CASES = [
+    # (privacy_unit, dedupe.keys, the problem or None when valid)
+    ("row", None, None),
+    ("row", "every column", None),
+    ("row", ["age", "sex"], "with privacy_unit: row only whole rows may be de-duplicated"),
+    ("row", ["fnlwgt"], "with privacy_unit: row only whole rows may be de-duplicated"),
+    (PERSON, None, None),
+    (PERSON, "every column", None),
+    (PERSON, ["fnlwgt"], None),
+    (PERSON, ["fnlwgt", "age"], None),
+    (PERSON, ["age", "sex"], "must include privacy_unit.key ('fnlwgt')"),
+    (PERSON, ["age"], "must include privacy_unit.key ('fnlwgt')"),
+]
+
+
+@pytest.mark.parametrize("unit,keys,problem", DEDUPE_CASES, ids=[f"{u if u == 'row' else 'key'}-{k}" for u, k, _ in DEDUPE_CASES])
+def test_deduplication_never_reaches_across_privacy_units(tmp_path, unit, keys, problem):
+    """One unit's rows may only ever remove that unit's own rows (the review's finding 7)."""
+    document = _raw()
+    document["privacy_unit"] = unit
+    document["harmonize"]["dedupe"] = {"keys": list(document["schema"]) if keys == "every column" else keys,
+                                       "keep": "first"}
+    path = _write(tmp_path, document)
+    if problem is None:
+        load_spec(path)
+        return
+    with pytest.raises(SpecError, match=problem.replace("(", r"\(").replace(")", r"\)")) as caught:
+        load_spec(path)
+    assert f"{path}: harmonize.dedupe.keys: " in str(caught.value)
+
+
+def test_estimated_categories_default_to_nulls_for_levels_too_rare_to_release(tmp_path):
+    document = _raw()
+    document["schema"]["sex"] = {"type": "categorical"}
+    document["privacy"]["estimation"] = {"epsilon": 0.1, "delta": 1e-7}
+    sex = load_spec(_write(tmp_path, document)).spec.schema["sex"]
+    assert sex.needs_estimation and sex.nullable and sex.out_of_domain == "null"
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ One training run (Steinke, Nasr & Jagielski, "Privacy Auditing with One (1) Trai
    `plant_canaries`), train, sample;
 3. score every canary by how member-like the synthetic table makes it look (`canary_scores`: minus its distance to
    the nearest synthetic row);
-4. guess "in" for the k highest scores and "out" for the k lowest, abstain on the rest; count correct guesses.
+4. guess "in" for the k highest scores and "out" for the k lowest (ties broken at random), abstain on the rest;
+   count correct guesses.
 Under (epsilon, delta)-DP the number of correct guesses among r is stochastically dominated by Binomial(r, q) with
 q = e^eps / (1 + e^eps), up to a delta term (their Theorem 3.1 and Proposition 5.7); the bound is the largest epsilon
 this rejects at the chosen confidence. The guess count k is picked from a fixed grid, with a Bonferroni correction
@@ -125,15 +126,20 @@ class AuditBound:
         return asdict(self)
 
 
-def audit_epsilon_lower_bound(scores_in: np.ndarray, scores_out: np.ndarray, *, delta: float,
-                              confidence: float) -> AuditBound:
+def audit_epsilon_lower_bound(scores_in: np.ndarray, scores_out: np.ndarray, *, delta: float, confidence: float,
+                              rng: np.random.Generator) -> AuditBound:
     """The one-run bound from the scores of included and excluded canaries, maximised over the guess grid (each
-    grid point tested at (1 - confidence) / len(grid))."""
+    grid point tested at (1 - confidence) / len(grid)). Ties are broken at random (`rng`)."""
     scores = np.concatenate([np.asarray(scores_in, dtype=np.float64), np.asarray(scores_out, dtype=np.float64)])
     truth = np.concatenate([np.ones(len(scores_in), dtype=bool), np.zeros(len(scores_out), dtype=bool)])
     m = len(scores)
     if m < 2:
         raise ValueError("an audit needs at least 2 scored canaries")
+    # The scores arrive grouped by the truth (included first): a stable sort would then rank included canaries
+    # first among equal scores and make every tied guess right by construction (on discrete distances, all of
+    # them). Shuffling scores and truth together first makes the stable sort break ties uniformly at random.
+    shuffle = rng.permutation(m)
+    scores, truth = scores[shuffle], truth[shuffle]
     order = np.argsort(-scores, kind="stable")  # highest first
     significance = (1 - confidence) / len(GUESS_FRACTIONS)
     best = AuditBound(0.0, 0, 0, m, confidence, delta)

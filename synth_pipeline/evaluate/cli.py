@@ -1,10 +1,20 @@
-"""`synth-pipeline audit SPEC`: an empirical lower bound on epsilon from planted canaries (a charged run)."""
+"""`synth-pipeline audit SPEC`: an empirical lower bound on epsilon from planted canaries (a charged run).
+
+Every audit is a run of its own, under a run id it mints itself: taking a run id from the caller would let an audit
+fit under an existing run's charge and overwrite that run's partitions.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import secrets
 from datetime import datetime, timezone
+
+
+def _mint_run_id() -> str:
+    """`audit__<UTC time>__<random hex>`: the time for people, the random part so that two audits never share one."""
+    return f"audit__{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}__{secrets.token_hex(4)}"
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -15,7 +25,7 @@ def _audit(args: argparse.Namespace) -> int:
     from synth_pipeline.steps.audit import run_audit
 
     loaded = load_spec(args.spec)
-    run_id = args.run_id or f"audit__{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
+    run_id = _mint_run_id()
     run_dir = run_folder(state_dir(loaded.project_root), loaded.spec.name, run_id)
     seed = args.seed if args.seed is not None else loaded.spec.generator.seed
     print(f"audit of {loaded.spec.name!r} ({loaded.spec.generator.name}, epsilon {loaded.spec.privacy.epsilon:g}): "
@@ -47,7 +57,6 @@ def register(commands) -> None:
     audit = commands.add_parser("audit", help="plant canaries, train, and bound epsilon from below (charged)")
     audit.add_argument("spec")
     audit.add_argument("--canaries", type=int, default=1000, help="canary records to draw (half planted on average)")
-    audit.add_argument("--run-id", help="default: audit__<UTC time>")
     audit.add_argument("--seed", type=int, help="default: the spec's generator.seed (null: fresh entropy)")
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(handler=_audit)

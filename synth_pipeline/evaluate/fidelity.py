@@ -83,16 +83,22 @@ def discretize(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[str,
     return columns, np.stack(real_codes, axis=1), np.stack(synthetic_codes, axis=1), sizes
 
 
-def _histogram(codes: np.ndarray, sizes: list[int]) -> np.ndarray:
+def _histogram(codes: np.ndarray, sizes: list[int], *, floor: float = 1.0) -> np.ndarray:
     flat = np.ravel_multi_index(tuple(codes.T), tuple(sizes))
     counts = np.bincount(flat, minlength=math.prod(sizes)).astype(np.float64)
-    return counts / max(counts.sum(), 1.0)
+    return counts / max(counts.sum(), floor, 1.0)
 
 
 def marginal_tvds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[str, ColumnSpec], *, ways: int,
-                  bins: int = 16, max_sets: int | None = None,
-                  rng: np.random.Generator | None = None) -> dict[tuple[str, ...], float]:
-    """TVD per set of `ways` columns: all sets, or `max_sets` drawn at random (with `rng`) when there are more."""
+                  bins: int = 16, max_sets: int | None = None, rng: np.random.Generator | None = None,
+                  real_rows_floor: float = 0.0) -> dict[tuple[str, ...], float]:
+    """TVD per set of `ways` columns: all sets, or `max_sets` drawn at random (with `rng`) when there are more.
+
+    The real histogram is divided by max(real rows, `real_rows_floor`), a public floor, not by the private row count
+    alone. Then adding or removing one individual's k rows moves each real histogram by at most 2k / floor in L1
+    and each TVD, and their mean, by at most k / floor: the sensitivity the release decision states
+    (`synth_pipeline.privacy.decision`). Where the table is at least the floor this is the plain TVD; below it the
+    real histogram sums to less than one and the TVD reads larger, never smaller."""
     columns, real_codes, synthetic_codes, sizes = discretize(real, synthetic, schema, bins=bins)
     sets = list(itertools.combinations(range(len(columns)), ways))
     if max_sets is not None and len(sets) > max_sets:
@@ -102,7 +108,7 @@ def marginal_tvds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[s
     result = {}
     for chosen in sets:
         chosen_sizes = [sizes[i] for i in chosen]
-        p = _histogram(real_codes[:, chosen], chosen_sizes)
+        p = _histogram(real_codes[:, chosen], chosen_sizes, floor=real_rows_floor)
         q = _histogram(synthetic_codes[:, chosen], chosen_sizes)
         result[tuple(columns[i] for i in chosen)] = 0.5 * float(np.abs(p - q).sum())
     return result

@@ -1,6 +1,10 @@
 """Gates: each headline figure against its threshold in `spec.gates`. A figure that could not be computed fails its
 gate (fail closed); a gate that does not apply to this release (no prediction target, a single column) says so and
-passes."""
+passes.
+
+The verdicts here are exact comparisons of unnoised figures: advice for the steward in the internal report. The
+automatic release decision takes `decision_figures` (the marginal TVDs, whose per-person sensitivity is stated) to
+`synth_pipeline.privacy.decision`, which decides under noise."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from synth_pipeline.privacy.decision import GatedFigure
 from synth_pipeline.spec.evaluation import RiskGates, UtilityGates
 
 
@@ -61,6 +66,17 @@ def figure(section: dict | None, *path: str) -> float | None:
             return None
         value = value[key]
     return value
+
+
+def decision_figures(utility: dict, gates: UtilityGates, *, sensitivity: float) -> list[GatedFigure]:
+    """The figures the automatic release decision takes: the mean 1- and 2-way (and, when gated, 3-way) marginal TVDs,
+    each a mean of TVDs against the size floor, so that one person moves it by at most `sensitivity`."""
+    marginals = utility.get("marginals", {})
+    limits = [("tvd_1way", "1", gates.max_tvd_1way), ("tvd_2way", "2", gates.max_tvd_2way)]
+    if gates.max_tvd_3way is not None:
+        limits.append(("tvd_3way", "3", gates.max_tvd_3way))
+    return [GatedFigure(name, figure(marginals, ways, "mean"), limit, "max", sensitivity)
+            for name, ways, limit in limits]
 
 
 def utility_verdicts(utility: dict, gates: UtilityGates) -> list[GateVerdict]:

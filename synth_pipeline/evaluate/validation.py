@@ -73,7 +73,7 @@ class ValidationReport:
                     f"skipped), {len(self.rules)} schema rules and constraints on {self.gx.rows} rows")
         lines = [f"synthetic table invalid: {len(self.gx.failures)} of {self.gx.evaluated} expectations and "
                  f"{len(failed)} of {len(self.rules)} schema rules and constraints failed on {self.gx.rows} rows"]
-        lines += [f"  - expectation {outcome.describe()}" for outcome in self.gx.failures]
+        lines += [f"  - expectation {outcome.describe(with_counts=True)}" for outcome in self.gx.failures]
         lines += [f"  - {rule.describe()}" for rule in failed]
         return "\n".join(lines)
 

@@ -173,16 +173,10 @@ class AutoregressiveGenerator(CodedGenerator):
         rate = min(1.0, self.params.batch_size / max(units, 1.0))
         return rate, max(1, math.ceil(self.params.epochs / rate))
 
-    def _check_table(self, domain: Domain, *, n_rows: int, epsilon: float, delta: float,
-                     units: Individuals | None) -> int:
-        count = n_rows if units is None else units.people()
-        check_budget(epsilon=epsilon, delta=delta, units_count=count)
+    def _check_domain(self, domain: Domain, *, min_units: int | None, epsilon: float, delta: float) -> None:
+        check_budget(epsilon=epsilon, delta=delta, min_units=min_units)
         if not domain.columns:
             raise PrivacyConfigError("the domain has no columns to model")
-        if count < self.params.batch_size:
-            raise PrivacyConfigError(f"the table has {count} privacy units, fewer than the batch size "
-                                     f"({self.params.batch_size}): lower generator.params.batch_size")
-        return count
 
     def _noise_multiplier(self, *, epsilon: float, delta: float, rate: float, steps: int, spent: RdpCurve) -> float:
         try:
@@ -195,10 +189,14 @@ class AutoregressiveGenerator(CodedGenerator):
                                      f"{steps} steps at sample rate {rate:.3g}: raise epsilon, or lower epochs")
         return noise
 
-    def check_feasible(self, domain: Domain, *, n_rows: int, epsilon: float, delta: float,
-                       units: Individuals | None) -> None:
-        count = self._check_table(domain, n_rows=n_rows, epsilon=epsilon, delta=delta, units=units)
-        rate, steps = self._schedule(count)
+    def check_feasible(self, domain: Domain, *, min_units: int, epsilon: float, delta: float) -> None:
+        """On public facts: the schedule a table of the declared floor would get. In `fit` the schedule comes from
+        the DP count instead, and a table smaller than a batch simply trains at sample rate 1."""
+        self._check_domain(domain, min_units=min_units, epsilon=epsilon, delta=delta)
+        if min_units < self.params.batch_size:
+            raise PrivacyConfigError(f"the declared floor of {min_units} privacy units in training is below the batch "
+                                     f"size ({self.params.batch_size}): lower generator.params.batch_size")
+        rate, steps = self._schedule(min_units)
         rho = rho_for_budget(epsilon=epsilon, delta=delta, spent=RdpCurve.zero())
         self._noise_multiplier(epsilon=epsilon, delta=delta, rate=rate, steps=steps,
                                spent=zcdp_curve(rho=self.params.count_share * rho))
@@ -224,7 +222,7 @@ class AutoregressiveGenerator(CodedGenerator):
         from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping
         from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 
-        self._check_table(domain, n_rows=len(table), epsilon=epsilon, delta=delta, units=units)
+        self._check_domain(domain, min_units=None, epsilon=epsilon, delta=delta)
         p = self.params
         people = units.check(len(table)) if units is not None else None
         data = _grouped(domain.encode(table), people, sensitivity_of(units))
@@ -251,13 +249,11 @@ class AutoregressiveGenerator(CodedGenerator):
             sampler = UniformWithReplacementSampler(num_samples=len(data), sample_rate=rate, generator=generator,
                                                     steps=steps)
             steps_per_epoch = max(1, round(1 / rate))
-            epoch_loss, epoch_units = 0.0, 0
             for step, batch in enumerate(sampler, start=1):
                 optimizer.zero_grad()
                 if len(batch):
                     loss = criterion(wrapped(data[batch]), data[batch])
                     loss.backward()
-                    epoch_loss, epoch_units = epoch_loss + float(loss.item()), epoch_units + len(batch)
                 else:  # an empty Poisson batch still takes its noisy step: skipping it would be data-dependent
                     for parameter in net.parameters():
                         parameter.grad = torch.zeros_like(parameter)
@@ -265,10 +261,10 @@ class AutoregressiveGenerator(CodedGenerator):
                 if step % steps_per_epoch == 0 or step == steps:
                     spent = (accountant.curve + subsampled_gaussian_curve(
                         noise_multiplier=noise, sample_rate=rate, steps=step)).epsilon(delta=delta)
-                    # A training diagnostic for the task log only (mean loss per unit over the epoch's batches).
-                    log.info("dpsgd_autoregressive epoch %d (step %d of %d): loss %.3f per unit, epsilon spent %.4f",
-                             math.ceil(step / steps_per_epoch), step, steps, epoch_loss / max(epoch_units, 1), spent)
-                    epoch_loss, epoch_units = 0.0, 0
+                    # Progress for the task log: the schedule and the spend (DP and public). Never the loss: it is
+                    # a statistic of the private rows with no noise on it.
+                    log.info("dpsgd_autoregressive epoch %d (step %d of %d): epsilon spent %.4f",
+                             math.ceil(step / steps_per_epoch), step, steps, spent)
             wrapped.remove_hooks()
         accountant.subsampled_gaussian(purpose="DP-SGD", noise_multiplier=noise, sample_rate=rate, steps=steps)
         spent = accountant.epsilon(delta=delta)

@@ -3,7 +3,7 @@ state (tensors in safetensors plus a JSON document, never a pickle; loading vali
 
 A generator is built from its validated parameters and used in three steps:
 
-    generator.check_feasible(domain, n_rows=..., epsilon=..., delta=..., units=...)   # before charging the ledger
+    generator.check_feasible(domain, min_units=..., epsilon=..., delta=...)           # before charging the ledger
     model = generator.fit(table, domain, epsilon=..., delta=..., units=..., rng=...)  # spends exactly the budget
     table = model.sample(n, rng)                                                      # post-processing: free
 
@@ -46,12 +46,12 @@ class Individuals:
     def check(self, n_rows: int) -> np.ndarray:
         """Dense person indices 0..people-1 per row; refuses ids that do not match the table or the bound."""
         if len(self.ids) != n_rows:
-            raise PrivacyConfigError(f"the privacy unit has {len(self.ids)} ids for a table of {n_rows} rows")
+            raise PrivacyConfigError("the privacy unit's ids do not match the table's rows one for one")
         codes, _ = pd.factorize(pd.Series(self.ids), use_na_sentinel=False)
         most = int(np.bincount(codes).max()) if len(codes) else 0
         if most > self.max_rows:
-            raise PrivacyConfigError(f"an individual contributes {most} rows, more than max_rows "
-                                     f"({self.max_rows}): contributions must be bounded before training")
+            raise PrivacyConfigError(f"an individual contributes more rows than max_rows ({self.max_rows}): "
+                                     "contributions must be bounded before training")
         return codes
 
     def people(self) -> int:
@@ -73,18 +73,17 @@ def sensitivity_of(units: Individuals | None) -> int:
     return 1 if units is None else units.max_rows
 
 
-def check_budget(*, epsilon: float, delta: float, units_count: int) -> None:
-    """The (epsilon, delta) checks every generator makes before anything is charged."""
+def check_budget(*, epsilon: float, delta: float, min_units: int | None) -> None:
+    """The (epsilon, delta) checks every generator makes. `min_units` is a public floor on the training table's
+    individuals (before charging) or None (inside `fit`): never the true count, so a refusal reveals nothing."""
     if not (epsilon > 0 and math.isfinite(epsilon)):
         raise PrivacyConfigError(f"epsilon must be a positive number, got {epsilon}")
     if not 0 < delta < 1:
         raise PrivacyConfigError(f"delta must lie strictly between 0 and 1, got {delta}")
-    if units_count < 1:
-        raise PrivacyConfigError("the table is empty: there is nothing to train on")
-    if delta >= 1 / units_count:
+    if min_units is not None and delta >= 1 / min_units:
         # delta is the chance the guarantee fails outright; at 1/n it may as well expose one person in full.
-        raise PrivacyConfigError(f"delta ({delta:g}) must be below 1/n = {1 / units_count:.3g} for "
-                                 f"{units_count} privacy units (typically well below, e.g. 1e-5 or 1/n^2)")
+        raise PrivacyConfigError(f"delta ({delta:g}) must be below 1/n = {1 / min_units:.3g} for the declared "
+                                 f"floor of {min_units} privacy units (typically well below, e.g. 1e-5 or 1/n^2)")
 
 
 def torch_generator(rng: np.random.Generator) -> torch.Generator:
@@ -125,8 +124,7 @@ class Generator(Protocol):
 
     def build_domain(self, schema) -> Domain: ...
 
-    def check_feasible(self, domain: Domain, *, n_rows: int, epsilon: float, delta: float,
-                       units: Individuals | None) -> None: ...
+    def check_feasible(self, domain: Domain, *, min_units: int, epsilon: float, delta: float) -> None: ...
 
     def fit(self, table: pd.DataFrame, domain: Domain, *, epsilon: float, delta: float, units: Individuals | None,
             rng: np.random.Generator) -> FittedModel: ...

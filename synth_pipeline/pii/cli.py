@@ -74,7 +74,7 @@ def _scan_pii(args: argparse.Namespace) -> int:
     if loaded is not None:
         violations = gate(findings, pii, custom_classes=custom_classes(config))
         if violations:
-            raise PIIFound(pii_found_message(loaded.spec.name, violations))
+            raise PIIFound(pii_found_message(loaded.spec.name, violations, with_counts=True))
     return 0
 
 

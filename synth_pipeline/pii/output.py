@@ -52,9 +52,10 @@ def generalized_column(column: ColumnSpec, rule: Generalization) -> ColumnSpec:
         # A value without a full numeric prefix (or with one outside the public list) becomes null, so the column
         # may hold nulls whatever the source did.
         if rule.categories is None:
-            # The prefixes seen would be read off the data: they must be estimated under DP before release.
-            return CategoricalColumn(type="categorical", max_categories=10**rule.zip_prefix, nullable=True,
-                                     description=column.description)
+            # The prefixes seen would be read off the data: they must be estimated under DP before release, and
+            # rows in a prefix too rare to be released become null (rejecting them would fail after the charge).
+            return CategoricalColumn(type="categorical", max_categories=10**rule.zip_prefix, out_of_domain="null",
+                                     nullable=True, description=column.description)
         return CategoricalColumn(type="categorical", categories=rule.categories, out_of_domain="null",
                                  nullable=True, description=column.description)
     if not isinstance(column, NumericColumn):

@@ -45,8 +45,10 @@ class Violation:
     entities: dict[str, int] = field(default_factory=dict)
     sampled: int = 0
 
-    def line(self) -> str:
-        found = ", ".join(f"{e} ({n} of {self.sampled} sampled values)" for e, n in sorted(self.entities.items()))
+    def line(self, *, with_counts: bool) -> str:
+        """`with_counts=False` in a pipeline run: the entity types found, not how many values held them."""
+        found = ", ".join(f"{e} ({n} of {self.sampled} sampled values)" if with_counts else e
+                          for e, n in sorted(self.entities.items()))
         return f"{self.column}: {found + '; ' if found else ''}{self.reason}"
 
     def to_dict(self) -> dict:

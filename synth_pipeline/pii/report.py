@@ -39,10 +39,12 @@ def scan_document(findings: list[ColumnFinding], violations: list[Violation], *,
     }
 
 
-def pii_found_message(release: str, violations: list[Violation]) -> str:
+def pii_found_message(release: str, violations: list[Violation], *, with_counts: bool) -> str:
+    """`with_counts` only where the reader may see the data (the `scan-pii` command on a file): a pipeline run's
+    error goes to Airflow users, who get the columns and entity types, not how many values held them."""
     lines = [f"PII scan of {release!r} stopped the run: personal data the spec does not declare, in "
              f"{len(violations)} column(s):"]
-    lines += [f"  - {v.line()}" for v in violations]
+    lines += [f"  - {v.line(with_counts=with_counts)}" for v in violations]
     lines.append("Declare each in pii.columns with its class and action, or take it out of the schema "
                  "(`synth-pipeline scan-pii FILE` suggests a pii: block).")
     return "\n".join(lines)

@@ -1,5 +1,5 @@
 """`synth-pipeline budget [DATASET] [--json]`: each dataset's lifetime, spent, reserved and remaining budget, then
-its ledger entries."""
+its ledger entries: one per charge, every fit attempt of a run its own (a refit of a run is charged again)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def _print_standing(standing) -> None:
         print("  no charges")
     for entry in standing.entries:
         print(f"  #{entry.id:<4} {entry.status:<9} epsilon={entry.epsilon:<8g} delta={entry.delta:<8g} "
-              f"{entry.release}  run {entry.run_id}  {entry.created_at:%Y-%m-%d %H:%M}Z  {entry.mechanism}")
+              f"{entry.release}  run {entry.run_id}  attempt {entry.attempt}  {entry.created_at:%Y-%m-%d %H:%M}Z  "
+              f"{entry.mechanism}")
 
 
 def _budget(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ otherwise by row. Reports hold counts only.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -54,6 +55,18 @@ def max_rows_per_unit(unit: PrivacyUnit) -> int:
     return unit.max_rows if isinstance(unit, UnitKey) else 1
 
 
+def training_floor(*, min_individuals: int | None, holdout_fraction: float) -> int:
+    """A public floor on the training table's individuals: (1 - f) of the spec's declared `privacy.min_individuals`.
+
+    Public, so checks and sensitivities built on it reveal nothing; it need not be a true bound (the split is
+    random): a floor that is too high makes the gated figures read worse, it never weakens the guarantee."""
+    if min_individuals is None:
+        raise PrivacyConfigError("privacy.min_individuals is not set: a release that trains needs a declared, public "
+                                 "lower bound on how many individuals the dataset holds (every check that depends on "
+                                 "the table's size uses it instead of the true, private count)")
+    return max(1, math.floor((1 - holdout_fraction) * min_individuals))
+
+
 def bound_contributions(table: pd.DataFrame, unit: PrivacyUnit, *,
                         rng: np.random.Generator) -> tuple[pd.DataFrame, ContributionReport]:
     """Keep at most `max_rows` rows per individual: shuffle all rows with `rng`, keep each key's first rows.
@@ -81,25 +94,30 @@ def bound_contributions(table: pd.DataFrame, unit: PrivacyUnit, *,
 
 def split_holdout(table: pd.DataFrame, unit: PrivacyUnit, *, holdout_fraction: float,
                   rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame, SplitReport]:
-    """Train and holdout parts: a `holdout_fraction` of the individuals (of the rows, for `row`) drawn with `rng`."""
+    """Train and holdout parts: each individual (each row, for `row`) goes to the holdout on its own coin,
+    Bernoulli(`holdout_fraction`) drawn with `rng`.
+
+    Independent coins keep the neighbouring relation that every mechanism is accounted under: adding a person to
+    the source adds them to exactly one side and moves nobody else. A holdout of fixed size round(f * n) does not:
+    when it steps up, the training table of D + x equals that of D with x in and someone else out, a substitution
+    (two add/remove steps; about epsilon 1.8 for a claimed 1 at f = 0.2). The sizes of both sides are therefore
+    random and private; they stay in the run folder's report."""
     if not 0 < holdout_fraction < 1:
         raise PrivacyConfigError(f"evaluation.holdout_fraction must be in (0, 1), got {holdout_fraction}")
     table = table.reset_index(drop=True)
     if isinstance(unit, UnitKey):
         keys = table[unit.key]
         if keys.isna().any():
-            raise PrivacyConfigError(f"privacy_unit.key {unit.key!r} has {int(keys.isna().sum())} missing values: "
-                                     "bound contributions (which drops them) before splitting")
-        individuals = pd.unique(keys)
+            raise PrivacyConfigError(f"privacy_unit.key {unit.key!r} has missing values: bound contributions (which "
+                                     "drops them) before splitting")
+        # One coin per person (all of a person's rows follow it, so nobody is on both sides). Which draw a person
+        # gets depends on who else is present, but the coins are i.i.d.: the split's distribution is the same.
+        individuals, position = np.unique(keys.to_numpy(), return_inverse=True)
+        in_holdout = (rng.random(len(individuals)) < holdout_fraction)[position]
     else:
-        individuals = np.arange(len(table))
-    n = len(individuals)
-    n_holdout = round(holdout_fraction * n)
-    if n_holdout < 1 or n_holdout >= n:
-        raise PrivacyConfigError(f"a holdout fraction of {holdout_fraction} of {n} individuals leaves "
-                                 f"{n_holdout} for the holdout and {n - n_holdout} for training: both need at least one")
-    held_out = individuals[rng.permutation(n)[:n_holdout]]
-    in_holdout = keys.isin(held_out) if isinstance(unit, UnitKey) else pd.Series(table.index).isin(held_out)
-    train, holdout = table[~in_holdout.to_numpy()], table[in_holdout.to_numpy()]
-    report = SplitReport(holdout_fraction, len(train), len(holdout), n - n_holdout, n_holdout)
+        individuals = table.index.to_numpy()
+        in_holdout = rng.random(len(table)) < holdout_fraction
+    train, holdout = table[~in_holdout], table[in_holdout]
+    held_out = int(np.unique(holdout[unit.key]).size) if isinstance(unit, UnitKey) else len(holdout)
+    report = SplitReport(holdout_fraction, len(train), len(holdout), len(individuals) - held_out, held_out)
     return train.reset_index(drop=True), holdout.reset_index(drop=True), report

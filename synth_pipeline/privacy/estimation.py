@@ -12,6 +12,8 @@ notion Opacus' accountants use too, so the estimate and the generator compose un
 - the levels of a categorical column without `categories`: a stability-based thresholded histogram (Korolova et al.
   2009; Wilson et al. 2020): Laplace noise on each present level's count, and only levels whose noisy count clears a
   threshold set from delta are released, so a level held by a single individual appears with probability <= delta.
+  The estimated column is nullable with `out_of_domain: null`: rows in a level that was not released become null
+  when encoded, so whether training succeeds never depends on who holds a rare level.
 
 The budget is split evenly: epsilon over the estimated columns (a numeric column halves its share between its two
 quantiles), delta over the categorical ones (the quantile mechanism is pure epsilon-DP and needs none). The column
@@ -173,7 +175,10 @@ def _estimate_categories(column: str, values: pd.Series, spec: CategoricalColumn
         raise PrivacyConfigError(f"schema.{column}: no level is held by enough individuals to be released under DP "
                                  f"(noisy-count threshold {threshold:.1f} at epsilon={budget.epsilon:g}, "
                                  f"delta={budget.delta:g}); declare the categories, or give privacy.estimation more")
-    estimated = CategoricalColumn.model_validate({**spec.model_dump(), "categories": sorted(kept.index)})
+    # Rows in levels that were not released must become null whatever the column object says: refusing them would
+    # fail training after the charge exactly when someone holds a rare level (the spec refuses 'reject' here too).
+    estimated = CategoricalColumn.model_validate({**spec.model_dump(), "categories": sorted(kept.index),
+                                                  "nullable": True, "out_of_domain": "null"})
     return estimated, ColumnEstimate(column, "thresholded_laplace_histogram", budget.epsilon, budget.delta, {
         "noise_scale": scale, "threshold": threshold, "categories": len(kept),
         "levels_over_max_categories": int(released.sum()) - len(kept)})

@@ -1,7 +1,8 @@
 """The public data card: what a release is, how it was made and what its guarantee is.
 
-Everything here is public or DP: the spec's own text and declared domain, the generator and its (epsilon, delta),
-gate verdicts (pass/fail), and statistics computed on the SYNTHETIC table only (post-processing of a DP output).
+Everything here is public or DP: the spec's own text and declared domain, the generator, the (epsilon, delta) the
+spec allows and what the accountant says was spent, gate verdicts (pass/fail), and statistics computed on the
+SYNTHETIC table only (post-processing of a DP output).
 Nothing is computed from the real data, so the card can travel with the release.
 """
 
@@ -67,8 +68,8 @@ def build_data_card(
     gates: Mapping[str, bool],
     estimated: Mapping[str, str],
 ) -> dict:
-    """The card as JSON-ready data. `privacy` holds what the accountant reported for this run; `estimated` describes
-    the domains estimated under DP (themselves DP outputs)."""
+    """The card as JSON-ready data. `privacy` holds what the accountant reported for this run (the spend, its
+    composition and mechanisms); `estimated` describes the domains estimated under DP (themselves DP outputs)."""
     unit = spec.privacy_unit
     unit_text = ("one row" if unit == "row" else
                  f"one individual (column {unit.key!r}, at most {unit.max_rows} rows each)" if isinstance(unit, UnitKey) else str(unit))
@@ -96,6 +97,20 @@ def build_data_card(
     }
 
 
+def _readable(value: object) -> object:
+    """A privacy figure as a table cell: numbers stay numbers (the table formats them); lists and mappings (the
+    mechanisms, the estimation's share) become one line of text."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{key} {_word(item)}" for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return "; ".join(_word(item) for item in value)
+    return value
+
+
+def _word(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(_readable(value))
+
+
 def render_data_card(card: Mapping) -> str:
     columns = card["columns"]
     charts = []
@@ -109,8 +124,9 @@ def render_data_card(card: Mapping) -> str:
         html.section("About this release", html.paragraph(card["description"]),
                      html.paragraph(f"Purpose: {card['purpose']}"),
                      html.kpis([("rows", f"{card['rows']:,}"), ("epsilon", f"{privacy['epsilon']:g}"),
-                                ("delta", f"{privacy['delta']:g}"), ("kept for", f"{card['retention_days']} days")])),
-        html.section("Privacy guarantee", html.table(["", ""], [[k, v] for k, v in privacy.items()]),
+                                ("epsilon spent", f"{privacy['epsilon_spent']:.4g}"), ("delta", f"{privacy['delta']:g}"),
+                                ("kept for", f"{card['retention_days']} days")])),
+        html.section("Privacy guarantee", html.table(["", ""], [[k, _readable(v)] for k, v in privacy.items()]),
                      html.paragraph(card["how_to_read"])),
         html.section("Generator", html.table(["", ""], [[k, str(v)] for k, v in card["generator"].items()])),
         html.section("Columns", html.table(

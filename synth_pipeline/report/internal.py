@@ -42,8 +42,14 @@ def _overview(release: str, run_id: str, reports: Mapping[str, dict], standing: 
         [step, html.Raw(html.badge(report.get("passed")) if "passed" in report else html.badge(None, "done")),
          step_headline(step, report)] for step, report in reports.items()])
     failed = [step for step, passed in verdicts if not passed]
+    advice = [name for step in ("validate", "reidentify") for name in reports.get(step, {}).get("advisory_failed", [])]
     lead = (f"Every gate passed: {release} run {run_id} may be approved." if not failed else
             f"Gates failed in: {', '.join(failed)}. This run must not be published.")
+    if advice and not failed:
+        # Unnoised figures above the spec's thresholds do not stop a run by themselves (that decision would not be
+        # DP): the steward decides, and should reject unless the report explains them.
+        lead = (f"The automatic checks passed, but these figures are above their thresholds: {', '.join(advice)}. "
+                "Reject unless the figures below explain them.")
     return html.section("Run summary", html.paragraph(lead), html.kpis(figures), table)
 
 
@@ -64,6 +70,12 @@ def _privacy(reports: Mapping[str, dict], standing: Mapping) -> str:
     if estimation:
         rows += [[f"estimated domain: {column}", f"{info.get('mechanism')} at epsilon {_fmt(info.get('epsilon'))}"]
                  for column, info in estimation.get("columns", {}).items()]
+    rows += [[f"budget plan: {part['part']}", f"epsilon {_fmt(part['epsilon'])}, delta {_fmt(part['delta'])}"]
+             for part in charge.get("plan") or []]
+    decision = (reports.get("validate") or {}).get("release_decision")
+    if decision:
+        rows.append(["release decision (DP)", f"{'passed' if decision['passed'] else 'FAILED'}: {decision['mechanism']}, "
+                                              f"epsilon {_fmt(decision['epsilon'])}"])
     mechanisms = html.table(["what it measured", "mechanism", "uses", "noise (sigma)", "total rho"], [
         [purpose, mechanism, group["count"], f"{min(group['sigmas']):.4g} .. {max(group['sigmas']):.4g}"
          if group["sigmas"] else "-", group["rho"]]

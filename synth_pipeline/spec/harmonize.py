@@ -25,6 +25,10 @@ class SourceMapping(Frozen):
 
 
 class Dedupe(Frozen):
+    """Drop rows that repeat on `keys`, before contribution bounding. A subset of the columns must hold
+    `privacy_unit.key`, so that rows only collide within one individual; with `privacy_unit: row` only whole rows
+    (`keys: null`) may be de-duplicated (the whole spec checks it: `ReleaseSpec._dedupe_problems`)."""
+
     keys: tuple[str, ...] | None = None  # None: all target columns
     keep: Literal["first", "last"] = "first"
 

@@ -29,11 +29,23 @@ class EstimationBudget(Frozen):
     delta: float = Field(0.0, ge=0, lt=1)
 
 
+# The automatic release decision's share of the run's epsilon when the spec does not say (a noisy threshold test on
+# the gated fidelity figures: `synth_pipeline.privacy.decision`).
+DEFAULT_DECISION_SHARE = 0.05
+
+
 class PrivacySpec(Frozen):
     epsilon: float = Field(gt=0)
     delta: float = Field(gt=0, lt=1)
     dataset: str | None = Field(None, pattern=NAME_PATTERN)  # ledger key; default: the release name
     estimation: EstimationBudget | None = None
+    # A public lower bound on how many individuals the dataset holds: declared (from a register, a census, the
+    # data owner's knowledge), never measured. Every check that depends on the table's size uses it instead of the
+    # true, private count (delta < 1/n, a batch larger than the table, the gated figures' sensitivity), so a
+    # refusal or a verdict tells nobody the true size. Required for a release that trains.
+    min_individuals: int | None = Field(None, gt=0)
+    # The epsilon of the automatic release decision (part of `epsilon`, not on top of it); default 5% of epsilon.
+    decision_epsilon: float | None = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _estimation_within_budget(self) -> PrivacySpec:
@@ -42,7 +54,24 @@ class PrivacySpec(Frozen):
                 raise ValueError(f"estimation.epsilon ({self.estimation.epsilon}) must be below epsilon ({self.epsilon})")
             if self.estimation.delta >= self.delta:
                 raise ValueError(f"estimation.delta ({self.estimation.delta}) must be below delta ({self.delta})")
+        estimated = self.estimation.epsilon if self.estimation is not None else 0.0
+        if self.release_decision_epsilon + estimated >= self.epsilon:
+            raise ValueError(f"decision_epsilon ({self.release_decision_epsilon:g}) and estimation.epsilon ({estimated:g}) "
+                             f"together must stay below epsilon ({self.epsilon}): the generator needs the rest")
         return self
+
+    @property
+    def release_decision_epsilon(self) -> float:
+        return self.decision_epsilon if self.decision_epsilon is not None else DEFAULT_DECISION_SHARE * self.epsilon
+
+    def generator_budget(self, *, estimating: bool) -> tuple[float, float]:
+        """(epsilon, delta) left to the generator: the run's budget less the release decision and, when a domain is
+        estimated, the estimation share (basic composition, Dwork & Roth 2014, Theorem 3.16; the decision is pure
+        epsilon-DP, so it takes no delta)."""
+        epsilon, delta = self.epsilon - self.release_decision_epsilon, self.delta
+        if estimating and self.estimation is not None:
+            epsilon, delta = epsilon - self.estimation.epsilon, delta - self.estimation.delta
+        return epsilon, delta
 
 
 class GeneratorSpec(Frozen):

@@ -74,6 +74,7 @@ class ReleaseSpec(Frozen):
         problems = self.harmonize.references(columns, set(self.sources))
         if isinstance(self.privacy_unit, UnitKey) and self.privacy_unit.key not in columns:
             problems.append(f"privacy_unit.key: {self.privacy_unit.key!r} is not a schema column")
+        problems += self._dedupe_problems(columns)
         from synth_pipeline.pii.output import generalized_column  # here: the pii package imports this module
 
         for column, rule in self.pii.columns.items():
@@ -104,6 +105,36 @@ class ReleaseSpec(Frozen):
         if problems:
             raise ValueError("\n".join(problems))  # one problem a line: the loader lists each
         return self
+
+    def _dedupe_problems(self, columns: set[str]) -> list[str]:
+        """De-duplication runs in harmonize, on the whole table and before contribution bounding, so it must be
+        1-stable for the privacy unit: adding or removing one unit may change its output by that unit's rows only.
+
+        - Whole rows (`keys: null`, or keys naming every column) are always allowed. As a table transformation,
+          keeping one copy of each distinct row is 1-stable: one row (or, with a key unit, whose key column is part
+          of every row, one individual's rows) added or removed changes the distinct rows by at most those rows, and
+          copies are equal, so `keep` does not matter. What it is not is a person-level guarantee under
+          `privacy_unit: row`: the guarantee then holds per distinct record, and nothing merges one person's records
+          that differ. (The count of duplicates removed is an exact statistic of its own, outside this check.)
+        - A key unit: the keys must hold `privacy_unit.key`, so rows only ever collide within one individual.
+          Without it, one individual's row kept `first` suppresses other people's rows, and removing them
+          brings those back: far more than `max_rows` rows change.
+        - `privacy_unit: row` with a subset of the columns: refused. Rows that agree on the keys but differ
+          elsewhere are different records, and removing the one kept brings another back: a substitution, two
+          changes where the accountant allows one. Rows that belong to one individual call for a key unit.
+        """
+        keys = set(self.harmonize.dedupe.keys or ()) if self.harmonize.dedupe else set()
+        if not keys or keys >= columns:
+            return []
+        if isinstance(self.privacy_unit, UnitKey):
+            if self.privacy_unit.key in keys:
+                return []
+            return [f"harmonize.dedupe.keys: must include privacy_unit.key ({self.privacy_unit.key!r}), so that one "
+                    "individual's rows can only remove that individual's own; or use keys: null (whole rows)"]
+        return ["harmonize.dedupe.keys: with privacy_unit: row only whole rows may be de-duplicated (keys: null): "
+                "keeping one of several rows that agree on some columns lets removing one row bring back another; "
+                "if those rows are one individual's, declare privacy_unit: {key: COLUMN, max_rows: N} and keep "
+                "the key in dedupe.keys"]
 
     def _generator_problems(self) -> list[str]:
         # The registry validates each generator's hyper-parameters; it imports pydantic only, never torch.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from synth_pipeline.spec.base import Frozen
 
@@ -71,12 +71,36 @@ class NumericColumn(ColumnBase):
 
 class CategoricalColumn(ColumnBase):
     """Without `categories` the level list is estimated with a thresholded DP histogram (at most
-    `max_categories` levels kept; rarer levels are not released)."""
+    `max_categories` levels kept; rarer levels are not released). Rows in a level that is not released then become
+    null, so such a column is nullable with `out_of_domain: null` by default, and refuses anything else: rejecting
+    them would fail training after the charge, exactly when someone holds a rare level, and name how many rows."""
 
     type: Literal["categorical"]
     categories: tuple[str, ...] | None = Field(None, min_length=1)
     max_categories: int = Field(100, gt=0)
     out_of_domain: Literal["reject", "null"] | MapTo = "reject"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _estimated_levels_become_null(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("categories") is not None:
+            return data
+        if data.get("nullable") is False:
+            raise ValueError("nullable: false cannot go with categories estimated under DP (no categories declared): "
+                             "rows in levels too rare to be released become null; declare the categories, or leave "
+                             "nullable unset")
+        return {"nullable": True, "out_of_domain": "null", **data}
+
+    @field_validator("out_of_domain")
+    @classmethod
+    def _no_reject_on_estimated_levels(cls, value: object, info: ValidationInfo) -> object:
+        # `categories` is validated first (field order): absent from info.data only when it is itself invalid.
+        if value == "reject" and "categories" in info.data and info.data["categories"] is None:
+            raise ValueError("'reject' cannot go with categories estimated under DP (no categories declared): levels "
+                             "too rare to be released would fail training after the charge, and whether they do "
+                             "depends on whether anyone holds one; use 'null' (the default here), or declare the "
+                             "categories")
+        return value
 
     @model_validator(mode="after")
     def _valid_categories(self) -> CategoricalColumn:

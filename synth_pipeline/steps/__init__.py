@@ -1,8 +1,10 @@
 """One function per DAG task: `run_<step>(spec_path, run_dir, ...) -> small dict`.
 
 Each loads the spec, hands the pure stage only its slice of it, reads its inputs from earlier steps' partitions and
-writes its own. The returned dict goes through XCom: URIs, counts and hashes, never rows. The modules follow the
-DAG's order; this package re-exports every step so the DAG and the CLI find them by name.
+writes its own. The returned dict goes through XCom, which every Airflow user can read (and Airflow writes it into
+the task log): URIs, names, hashes, verdicts, spec and ledger figures, and DP values, never a count or a statistic of
+private data. The modules follow the DAG's order; this package re-exports every step so the DAG and the CLI find
+them by name.
 """
 
 from synth_pipeline.steps.budget import mark_charge_spent, run_charge_budget, run_settle_budget, run_split
@@ -18,6 +20,18 @@ from synth_pipeline.steps.report import run_report
 STEPS = ("extract", "harmonize", "quality_gate", "pii_scan", "split", "charge_budget", "train", "settle_budget",
          "sample", "validate", "reidentify", "report")
 
-__all__ = ["STEPS", "mark_charge_spent", "run_charge_budget", "run_extract", "run_harmonize", "run_pii_scan",
+# The XCom fields (dotted paths) whose values are DP outputs: they may differ between neighbouring inputs (a source
+# with or without one person). Every other field, and every line of the task log outside DP_LOGGERS, must be the same
+# for both: tests/test_neighbouring_inputs.py holds the steps to this list.
+DP_OUTPUT_FIELDS = {
+    "sample": ("rows",),  # the model's DP row count (or the spec's publish.rows)
+    "validate": ("passed", "release_decision.passed"),  # the noisy threshold test's verdict
+    "report": ("gates_passed",),  # follows validate's verdict
+}
+# Loggers whose lines report DP outputs only: the generators' accountant, their DP selections and noisy figures.
+DP_LOGGERS = ("synth_pipeline.generators.aim", "synth_pipeline.generators.aim_select",
+              "synth_pipeline.generators.autoregressive")
+
+__all__ = ["DP_LOGGERS", "DP_OUTPUT_FIELDS", "STEPS", "mark_charge_spent", "run_charge_budget", "run_extract", "run_harmonize", "run_pii_scan",
            "run_publish", "run_quality_gate", "run_reidentify", "run_report", "run_retention", "run_review",
            "run_sample", "run_settle_budget", "run_split", "run_train", "run_validate"]

@@ -2,8 +2,9 @@
 are, an empirical lower bound on epsilon to set beside the claimed one (`synth_pipeline.evaluate.audit`).
 
 The audit trains on private data, so it is a charged run like any other: it reserves and spends the spec's budget in
-the ledger under its own run id. Its output is post-processing of a DP sample and public canaries; it goes to the
-run folder and the console, never into a release.
+the ledger under a run id of its own, which the CLI mints for every audit (an audit never fits under the charge of
+another run). Its output is post-processing of a DP sample and public canaries; it goes to the run folder and the
+console, never into a release.
 """
 
 from __future__ import annotations
@@ -56,15 +57,18 @@ def run_audit(spec_path: str | Path, run_dir: Path, *, run_id: str, canaries: in
     started = time.perf_counter()
     model = generator.fit(table, domain, epsilon=spec.privacy.epsilon, delta=spec.privacy.delta,
                           units=_units(spec.privacy_unit, train, int(included.sum())), rng=rng)
-    synthetic = model.sample(len(table), rng)
+    # As many rows as the model's DP estimate of its training table: the true count is private.
+    synthetic = model.sample(model.released_rows, rng)
     encoder = MixedEncoder.for_release(schema, synthetic)
     scores = canary_scores(planted_canaries, synthetic, encoder)
     bound = audit_epsilon_lower_bound(scores[included], scores[~included], delta=spec.privacy.delta,
-                                      confidence=CONFIDENCE)
-    document = {"spec_hash": loaded.spec_hash, "generator": spec.generator.name, "claimed_epsilon": spec.privacy.epsilon,
-                "delta": spec.privacy.delta, "canaries": canaries, "canaries_included": int(included.sum()),
-                "ledger_entry": {"id": entry.id, "status": entry.status}, **bound.to_dict(),
-                "consistent": bound.epsilon_lower_bound <= spec.privacy.epsilon, "seconds": round(time.perf_counter() - started, 1)}
+                                      confidence=CONFIDENCE, rng=rng)
+    document = {"run_id": run_id, "spec_hash": loaded.spec_hash, "generator": spec.generator.name,
+                "claimed_epsilon": spec.privacy.epsilon, "delta": spec.privacy.delta, "canaries": canaries,
+                "canaries_included": int(included.sum()),
+                "ledger_entry": {"id": entry.id, "attempt": entry.attempt, "status": entry.status}, **bound.to_dict(),
+                "consistent": bound.epsilon_lower_bound <= spec.privacy.epsilon,
+                "seconds": round(time.perf_counter() - started, 1)}
     with step_output(run_dir, "audit") as out:
         write_json(out / "report.json", document)
     return document

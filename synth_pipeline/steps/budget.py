@@ -18,12 +18,13 @@ import pyarrow.parquet as pq
 from synth_pipeline.errors import PrivacyConfigError
 from synth_pipeline.generators import make_generator
 from synth_pipeline.pii.output import output_schema
-from synth_pipeline.privacy.contributions import bound_contributions, split_holdout
+from synth_pipeline.privacy.contributions import bound_contributions, split_holdout, training_floor
+from synth_pipeline.privacy.decision import MECHANISM as DECISION_MECHANISM
 from synth_pipeline.privacy.estimation import plan_estimation
 from synth_pipeline.privacy.ledger import LedgerEntry, ledger_for
 from synth_pipeline.release_schema import modelled_columns
-from synth_pipeline.runs import read_json, step_input, step_output, write_json
-from synth_pipeline.spec import CategoricalColumn, ColumnSpec, EstimationBudget, LoadedSpec, NumericColumn, load_spec
+from synth_pipeline.runs import step_input, step_output, write_json
+from synth_pipeline.spec import CategoricalColumn, ColumnSpec, LoadedSpec, NumericColumn, load_spec
 
 TRAIN = "train.parquet"
 HOLDOUT = "holdout.parquet"
@@ -44,23 +45,26 @@ def run_split(spec_path: str | Path, run_dir: Path, *, seed: int | None) -> dict
         holdout.to_parquet(out / HOLDOUT, index=False)
         write_json(out / REPORT, {"spec_hash": loaded.spec_hash, "seeded": seed is not None,
                                   "contributions": contributions.to_dict(), **split.to_dict()})
-    return {"uri": str(run_dir / "split"), "train_rows": split.train_rows, "holdout_rows": split.holdout_rows,
-            "train_individuals": split.train_individuals, "rows_dropped_by_bound": contributions.rows_dropped_by_bound}
+    # The sizes are private (the split is random, and they count people): they stay in the run folder's report.
+    return {"uri": str(run_dir / "split"), "seeded": seed is not None}
 
 
-def _preflight(loaded: LoadedSpec, run_dir: Path) -> dict:
-    """What must hold before anything is charged; reads the split's counts and column names, never its values."""
+def preflight(loaded: LoadedSpec, run_dir: Path) -> dict:
+    """What must hold before anything is charged, decided on public facts only: the spec, the declared
+    `privacy.min_individuals` and the split's column names. Never on the true size: a refusal that depends on it
+    would answer "is n below x?" for free, as often as a spec author likes."""
     spec = loaded.spec
     if spec.generator is None:
         raise PrivacyConfigError(f"release {spec.name!r} has no generator: nothing would be trained, so nothing "
                                  "may be charged")
-    folder = step_input(run_dir, "split")
-    individuals = read_json(folder / REPORT)["train_individuals"]
-    if spec.privacy.delta >= 1 / individuals:
+    floor = training_floor(min_individuals=spec.privacy.min_individuals,
+                           holdout_fraction=spec.evaluation.holdout_fraction)
+    if spec.privacy.delta >= 1 / spec.privacy.min_individuals:
         raise PrivacyConfigError(
-            f"privacy.delta = {spec.privacy.delta:g} must be below 1/n = {1 / individuals:.3g} for the n = "
-            f"{individuals} individuals in the training table (at delta >= 1/n a mechanism may publish someone's "
-            "record outright and still meet the guarantee): lower privacy.delta")
+            f"privacy.delta = {spec.privacy.delta:g} must be below 1/n = {1 / spec.privacy.min_individuals:.3g} for "
+            f"the declared privacy.min_individuals = {spec.privacy.min_individuals} (at delta >= 1/n a mechanism may "
+            "publish someone's record outright and still meet the guarantee): lower privacy.delta")
+    folder = step_input(run_dir, "split")
     # The PII step drops, replaces and generalizes columns (a ZIP prefix may need its levels estimated): what needs
     # a domain is the post-PII schema of the columns that reach training.
     columns = set(pq.read_schema(folder / TRAIN).names)
@@ -68,7 +72,7 @@ def _preflight(loaded: LoadedSpec, run_dir: Path) -> dict:
     estimation = spec.privacy.estimation
     plan = {} if estimation is None else plan_estimation(trained_schema, epsilon=estimation.epsilon,
                                                          delta=estimation.delta)
-    _check_generator(loaded, individuals=individuals, spent_on_estimation=estimation if plan else None)
+    _check_generator(loaded, min_units=floor, estimating=bool(plan))
     return {column: {"epsilon": share.epsilon, "delta": share.delta} for column, share in plan.items()}
 
 
@@ -84,16 +88,29 @@ def _largest_domain(schema: dict[str, ColumnSpec]) -> dict[str, ColumnSpec]:
     return largest
 
 
-def _check_generator(loaded: LoadedSpec, *, individuals: int, spent_on_estimation: EstimationBudget | None) -> None:
-    """The generator's own refusals (domain too large, table smaller than a batch, ...), on public facts only."""
+def _check_generator(loaded: LoadedSpec, *, min_units: int, estimating: bool) -> None:
+    """The generator's own refusals (domain too large, a batch above the declared size, ...), on public facts."""
     spec = loaded.spec
     generator = make_generator(spec.generator.name, spec.generator.params)
     schema, _ = modelled_columns(spec)
-    epsilon, delta = spec.privacy.epsilon, spec.privacy.delta
-    if spent_on_estimation is not None:
-        epsilon, delta = epsilon - spent_on_estimation.epsilon, delta - spent_on_estimation.delta
+    epsilon, delta = spec.privacy.generator_budget(estimating=estimating)
     domain = generator.build_domain(_largest_domain(schema))
-    generator.check_feasible(domain, n_rows=individuals, epsilon=epsilon, delta=delta, units=None)
+    generator.check_feasible(domain, min_units=min_units, epsilon=epsilon, delta=delta)
+
+
+def budget_plan(spec, estimated: dict) -> list[dict]:
+    """How the run's (epsilon, delta) is divided, by basic composition: the accountant's list for the reports and
+    the data card. Every part is a public parameter."""
+    generator_epsilon, generator_delta = spec.privacy.generator_budget(estimating=bool(estimated))
+    plan = []
+    if estimated:
+        plan.append({"part": "domain_estimation", "epsilon": spec.privacy.estimation.epsilon,
+                     "delta": spec.privacy.estimation.delta, "columns": sorted(estimated)})
+    plan.append({"part": "generator", "name": spec.generator.name, "epsilon": generator_epsilon,
+                 "delta": generator_delta})
+    plan.append({"part": "release_decision", "mechanism": DECISION_MECHANISM,
+                 "epsilon": spec.privacy.release_decision_epsilon, "delta": 0.0})
+    return plan
 
 
 def _mechanism(loaded: LoadedSpec, estimated: dict) -> str:
@@ -112,8 +129,9 @@ def run_charge_budget(spec_path: str | Path, run_dir: Path, *, run_id: str) -> d
     """Reserve the run's full (epsilon, delta), estimation share included, after the pre-flight checks."""
     loaded = load_spec(spec_path)
     privacy = loaded.spec.privacy
-    estimated = _preflight(loaded, run_dir)
+    estimated = preflight(loaded, run_dir)
     with ledger_for(loaded) as ledger:
+        ledger.check_sources(loaded)
         entry = ledger.reserve(**_charge_key(loaded, run_id), epsilon=privacy.epsilon, delta=privacy.delta,
                                mechanism=_mechanism(loaded, estimated), spec_hash=loaded.spec_hash)
         [standing] = ledger.summary(loaded.spec.dataset)
@@ -122,7 +140,7 @@ def run_charge_budget(spec_path: str | Path, run_dir: Path, *, run_id: str) -> d
         write_json(out / REPORT, {
             "spec_hash": loaded.spec_hash, "dataset": entry.dataset, "composition": "basic",
             "ledger_entry": {"id": entry.id, "status": entry.status}, "epsilon": entry.epsilon, "delta": entry.delta,
-            "estimation": estimated, "mechanism": entry.mechanism,
+            "estimation": estimated, "plan": budget_plan(loaded.spec, estimated), "mechanism": entry.mechanism,
             "lifetime": {"epsilon": standing.lifetime_epsilon, "delta": standing.lifetime_delta},
             "remaining": remaining})
     return {"uri": str(run_dir / "charge_budget" / REPORT), "dataset": entry.dataset, "ledger_entry_id": entry.id,
@@ -131,9 +149,10 @@ def run_charge_budget(spec_path: str | Path, run_dir: Path, *, run_id: str) -> d
 
 
 def mark_charge_spent(loaded: LoadedSpec, *, run_id: str) -> LedgerEntry:
-    """For the train step: make the run's charge final, before the generator reads any data."""
+    """For every fit (train, audit), before the generator reads any data: the run's first fit makes its reservation
+    final; a later fit of the same run is charged again as a new attempt, or refused past the lifetime."""
     with ledger_for(loaded) as ledger:
-        return ledger.mark_spent(**_charge_key(loaded, run_id), spec_hash=loaded.spec_hash)
+        return ledger.begin_fit(**_charge_key(loaded, run_id), spec_hash=loaded.spec_hash)
 
 
 def run_settle_budget(spec_path: str | Path, run_dir: Path, *, run_id: str) -> dict:

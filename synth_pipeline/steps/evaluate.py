@@ -4,9 +4,18 @@
            └► reidentify ─┘
 
 Each writes `<run_dir>/<step>/report.json` (internal, for the steward: real-vs-synthetic figures, never rows or raw
-values), then raises its typed error if a gate failed: the report exists precisely when the steward must see why.
-A check that raises is recorded by its exception type and location only (a message could quote data) and fails
-its step.
+values). What stops a run automatically is decided on DP or synthetic-only figures (DESIGN.md, "Who sees what"):
+
+- `validate` fails on the synthetic table's own validation (its suite, schema and constraints: synthetic only), and
+  on the release decision, a noisy threshold test on the gated marginal TVDs at `privacy.release_decision_epsilon`
+  (`synth_pipeline.privacy.decision`); the TVDs are computed against the declared size floor, which bounds their
+  per-person sensitivity.
+- Every other figure (TSTR, query errors, the re-identification risks) is measured on the private train and holdout
+  tables with no noise and no useful sensitivity bound: its verdict is advice for the steward, shown in the internal
+  report, and never decides on its own (an unnoised automatic decision would be an unaccounted release of a bit).
+
+A check that raises is recorded by its exception type and location only (a message could quote data) and fails its
+step: an error publishes nothing. Errors, logs and XCom carry names, verdicts and DP values, never a figure.
 """
 
 from __future__ import annotations
@@ -22,9 +31,11 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from synth_pipeline import quality
-from synth_pipeline.errors import PipelineError, RiskTooHigh, UtilityTooLow, ValidationFailed
+from synth_pipeline.errors import GatesFailed, PipelineError, UtilityTooLow, ValidationFailed
 from synth_pipeline.evaluate import gates
 from synth_pipeline.evaluate.encoding import MixedEncoder
+from synth_pipeline.privacy.contributions import max_rows_per_unit, training_floor
+from synth_pipeline.privacy.decision import noisy_threshold_decision
 from synth_pipeline.release_schema import modelled_columns
 from synth_pipeline.runs import step_input, step_output, write_json
 from synth_pipeline.spec import load_spec
@@ -81,12 +92,13 @@ def _rng(seed: int | None, stream: int) -> np.random.Generator:
     return np.random.default_rng(None if seed is None else [seed, stream])
 
 
-def _marginals(train: pd.DataFrame, synthetic: pd.DataFrame, schema, rng: np.random.Generator) -> dict:
+def _marginals(train: pd.DataFrame, synthetic: pd.DataFrame, schema, rng: np.random.Generator, *,
+               rows_floor: int) -> dict:
     from synth_pipeline.evaluate.fidelity import marginal_tvds
 
     result = {}
     for ways in WAYS:
-        tvds = marginal_tvds(train, synthetic, schema, ways=ways, max_sets=MAX_SETS, rng=rng)
+        tvds = marginal_tvds(train, synthetic, schema, ways=ways, max_sets=MAX_SETS, rng=rng, real_rows_floor=rows_floor)
         if not tvds:
             continue
         worst = sorted(tvds.items(), key=lambda item: -item[1])[:5]
@@ -111,12 +123,15 @@ def _tstr(synthetic, train, holdout, target: str | None, schema, rng) -> dict:
     return {"target": target, **scores, "ratio": ratio, "note": note}
 
 
-def _utility(checks: _Checks, train, synthetic, holdout, released, evaluation, rng) -> tuple[dict, dict]:
+def _utility(checks: _Checks, train, synthetic, holdout, released, evaluation, rng, *,
+             rows_floor: int) -> tuple[dict, dict]:
     """The utility figures, and the per-column distributions for the report's plots."""
     from synth_pipeline.evaluate import association, workload
 
-    utility: dict = {"real_rows": len(train), "synthetic_rows": len(synthetic), "holdout_rows": len(holdout)}
-    utility["marginals"] = checks.run("marginals", lambda: _marginals(train, synthetic, released, rng))
+    utility: dict = {"real_rows": len(train), "synthetic_rows": len(synthetic), "holdout_rows": len(holdout),
+                     "rows_floor": rows_floor}
+    utility["marginals"] = checks.run("marginals", lambda: _marginals(train, synthetic, released, rng,
+                                                                        rows_floor=rows_floor))
     utility["association"] = checks.run("association", lambda: association.association_difference(
         train, synthetic, released))
     utility["tstr"] = checks.run("tstr", lambda: _tstr(synthetic, train, holdout, evaluation.target, released, rng))
@@ -136,6 +151,13 @@ def _document(loaded, passed: bool, checks: _Checks, started: float, **sections)
             "load_average": list(os.getloadavg()), "seeded": generator is not None and generator.seed is not None}
 
 
+def _release_decision(spec, utility: dict, *, rows_floor: int, seed: int | None):
+    """The automatic go/no-go: epsilon-DP, on the gated TVDs (each moves by at most max_rows / floor per person)."""
+    sensitivity = max_rows_per_unit(spec.privacy_unit) / rows_floor
+    figures = gates.decision_figures(utility, spec.gates.utility, sensitivity=sensitivity)
+    return noisy_threshold_decision(figures, epsilon=spec.privacy.release_decision_epsilon, rng=_rng(seed, 3))
+
+
 def run_validate(spec_path: str | Path, run_dir: Path) -> dict:
     from synth_pipeline.evaluate.validation import validate_synthetic
 
@@ -144,7 +166,10 @@ def run_validate(spec_path: str | Path, run_dir: Path) -> dict:
     spec = loaded.spec
     released, _ = modelled_columns(spec)
     synthetic, train, holdout = _inputs(run_dir, list(released))
-    rng = _rng(spec.generator.seed if spec.generator else None, 1)
+    seed = spec.generator.seed if spec.generator else None
+    rng = _rng(seed, 1)
+    rows_floor = training_floor(min_individuals=spec.privacy.min_individuals,
+                                holdout_fraction=spec.evaluation.holdout_fraction)
     checks = _Checks()
     with step_output(run_dir, "validate") as out:
         suite = quality.load_suite_json(loaded.resolve(spec.quality.suite))
@@ -155,27 +180,31 @@ def run_validate(spec_path: str | Path, run_dir: Path) -> dict:
         columns_present = all(name in synthetic.columns for name in released)
         utility, distributions = ({}, {})
         if columns_present:  # without every released column the comparisons mean nothing: validation says why
-            utility, distributions = _utility(checks, train, synthetic, holdout, released, spec.evaluation, rng)
+            utility, distributions = _utility(checks, train, synthetic, holdout, released, spec.evaluation, rng,
+                                              rows_floor=rows_floor)
             write_json(out / DISTRIBUTIONS, distributions)
-        verdicts = gates.utility_verdicts(utility, spec.gates.utility)
-        useful = columns_present and not gates.failures(verdicts) and not checks.errors
+        decision = _release_decision(spec, utility, rows_floor=rows_floor, seed=seed)
+        advice = gates.utility_verdicts(utility, spec.gates.utility)  # unnoised: the steward's, never automatic
+        passed = valid and columns_present and decision.passed and not checks.errors
         document = _document(
-            loaded, valid and useful, checks, started, verdicts={"validation": valid, "utility": useful},
-            validation=report if isinstance(report, dict) else report.to_dict(), utility=utility,
-            gates=[verdict.to_dict() for verdict in verdicts], distributions=DISTRIBUTIONS if columns_present else None)
+            loaded, passed, checks, started, verdicts={"validation": valid, "release_decision": decision.passed},
+            release_decision=decision.to_dict(), validation=report if isinstance(report, dict) else report.to_dict(),
+            utility=utility, gates=[verdict.to_dict() for verdict in advice],
+            advisory_failed=[verdict.name for verdict in gates.failures(advice)],
+            distributions=DISTRIBUTIONS if columns_present else None)
         write_json(out / REPORT, document)
     if not valid:
-        summary = report.summary() if not isinstance(report, dict) else "the validation check raised " + report["error"]
-        if not useful:
-            summary += "\n" + gates.summary("utility also below its gates", verdicts) + checks.describe_errors()
-        raise ValidationFailed(summary)
-    if not useful:
-        raise UtilityTooLow(gates.summary(f"synthetic table of {spec.name!r} below its utility gates", verdicts)
-                            + checks.describe_errors())
-    return {"uri": str(run_dir / "validate" / REPORT), "passed": True, "rows": len(synthetic),
-            "tvd_1way": gates.figure(utility, "marginals", "1", "mean"),
-            "tvd_2way": gates.figure(utility, "marginals", "2", "mean"),
-            "tstr_ratio": gates.figure(utility, "tstr", "ratio"), "seconds": document["timings_s"]["total"]}
+        # The synthetic table's own validation: its counts are of DP data, so the summary may show them.
+        raise ValidationFailed(report.summary() if not isinstance(report, dict)
+                               else "the validation check raised " + report["error"])
+    if checks.errors:
+        raise GatesFailed(f"synthetic table of {spec.name!r}: checks failed to run" + checks.describe_errors())
+    if not decision.passed:
+        raise UtilityTooLow(
+            f"synthetic table of {spec.name!r}: the release decision (a noisy threshold test at epsilon "
+            f"{decision.epsilon:g} on {', '.join(g['name'] for g in decision.gates)}) says the fidelity is below its "
+            f"gates. Nothing will be published; the internal report is at {run_dir / 'report' / 'report.html'}")
+    return {"uri": str(run_dir / "validate" / REPORT), "passed": True, "release_decision": decision.to_dict()}
 
 
 def _secrets(spec, columns: list[str]) -> list[str]:
@@ -253,18 +282,17 @@ def run_reidentify(spec_path: str | Path, run_dir: Path) -> dict:
         encoder = MixedEncoder.for_release(released, synthetic)
         rng = _rng(spec.generator.seed if spec.generator else None, 2)
         risk.update(_risks(checks, spec, columns, synthetic, train, holdout, encoder, rng))
-    verdicts = gates.risk_verdicts(risk, spec.gates.risk)
-    passed = not missing and not gates.failures(verdicts) and not checks.errors
-    document = _document(loaded, passed, checks, started, **risk, gates=[verdict.to_dict() for verdict in verdicts])
+    # Advice for the steward: these figures are unnoised and a single person can move them a lot, so they never
+    # stop a run on their own (an unaccounted decision); the internal report shows them against their thresholds.
+    advice = gates.risk_verdicts(risk, spec.gates.risk)
+    passed = not missing and not checks.errors
+    document = _document(loaded, passed, checks, started, **risk, gates=[verdict.to_dict() for verdict in advice],
+                         advisory_failed=[verdict.name for verdict in gates.failures(advice)])
     with step_output(run_dir, "reidentify") as out:
         write_json(out / REPORT, document)
     if missing:
-        raise ValidationFailed(f"the synthetic table lacks {len(missing)} released column(s) ({', '.join(missing)}): "
+        raise ValidationFailed(f"the synthetic table lacks released column(s) {', '.join(missing)}: "
                                "the re-identification checks cannot run")
-    if not passed:
-        raise RiskTooHigh(gates.summary(f"re-identification risk of {spec.name!r} above its gates", verdicts)
-                          + checks.describe_errors())
-    return {"uri": str(run_dir / "reidentify" / REPORT), "passed": True,
-            "dcr_share": gates.figure(risk, "distance", "dcr_share", "share_at_equal_sizes"),
-            "membership_advantage": gates.figure(risk, "membership", "advantage"),
-            "seconds": document["timings_s"]["total"]}
+    if checks.errors:
+        raise GatesFailed(f"re-identification checks of {spec.name!r} failed to run" + checks.describe_errors())
+    return {"uri": str(run_dir / "reidentify" / REPORT), "passed": True}

@@ -32,7 +32,8 @@ def run_extract(
             frame.to_parquet(out / f"{name}.parquet", index=False)
             rows[name] = len(frame)
         write_json(out / REPORT, {"spec_hash": loaded.spec_hash, "run_id": context.run_id, "rows": rows})
-    return {"uri": str(run_dir / "extract"), "rows": rows, "spec_hash": loaded.spec_hash}
+    # Row counts are private (they count people): the run folder's report has them, XCom only the names.
+    return {"uri": str(run_dir / "extract"), "sources": sorted(rows), "spec_hash": loaded.spec_hash}
 
 
 def run_harmonize(spec_path: str | Path, run_dir: Path) -> dict:
@@ -43,15 +44,15 @@ def run_harmonize(spec_path: str | Path, run_dir: Path) -> dict:
         table, report = harmonize_stage.harmonize(frames, harmonize_spec=loaded.spec.harmonize, schema=loaded.spec.schema)
         table.to_parquet(out / TABLE, index=False)
         write_json(out / REPORT, {"spec_hash": loaded.spec_hash, **report.to_dict()})
-    return {"uri": str(run_dir / "harmonize" / TABLE), "rows": report.rows_out, "rejected": report.rows_rejected,
-            "duplicates_removed": report.duplicates_removed}
+    return {"uri": str(run_dir / "harmonize" / TABLE), "report": str(run_dir / "harmonize" / REPORT)}
 
 
 def run_quality_gate(spec_path: str | Path, run_dir: Path) -> dict:
     loaded = load_spec(spec_path)
     table = pd.read_parquet(step_input(run_dir, "harmonize") / TABLE)
     report = quality.validate_table(table, loaded.resolve(loaded.spec.quality.suite))
-    # The report is written whether or not the gate passes: the steward needs to see what failed.
+    # The report is written whether or not the gate passes: the steward needs to see what failed, with its counts.
+    # The exception names the expectations and their rules only.
     with step_output(run_dir, "quality_gate") as out:
         write_json(out / REPORT, {"spec_hash": loaded.spec_hash, **report.to_dict()})
     quality.enforce(report)

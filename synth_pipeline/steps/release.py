@@ -1,4 +1,10 @@
-"""The closing steps: the steward's review request, publication of an approved run, and retention clean-up."""
+"""The closing steps: the steward's review request, publication of an approved run, and retention clean-up.
+
+Publication refuses a seeded run: with a known seed the release is a deterministic function of the data (rerun it
+on two candidate tables and compare), so `generator.seed` is for tests and benchmarks only. The steps that draw
+the noise (split, train) record `seeded` in their reports; a run is published only when both say false, and the
+manifest records it. There is no override: tests publish unseeded runs.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import pandas as pd
 
 from synth_pipeline import approval as approval_rules
 from synth_pipeline import publish
-from synth_pipeline.errors import ConfigError
+from synth_pipeline.errors import ConfigError, SeededRunNotPublishable
 from synth_pipeline.runs import step_input, step_output, write_json
 from synth_pipeline.spec import LoadedSpec, load_spec
 from synth_pipeline.storage import Store
@@ -20,6 +26,7 @@ from synth_pipeline.summary import accountant_epsilon, gate_verdicts, review_mar
 
 SYNTHETIC = ("sample", "synthetic.parquet")
 DATA_CARD = ("report", "data_card.json", "data_card.html")
+SEEDED_STEPS = ("split", "train")  # the steps whose randomness is privacy noise: both record `seeded`
 
 
 def run_review(spec_path: str | Path, run_dir: Path, *, run_id: str) -> dict:
@@ -46,6 +53,20 @@ def code_version(project_root: Path) -> str:
     return f"{version}+{commit}" if commit else version
 
 
+def _check_unseeded(run_dir: Path, *, run_id: str) -> None:
+    """Refuse a run unless its split and train reports both say `seeded: false` (a report that does not say, from
+    an older run or a broken step, is refused too: publication fails closed)."""
+    reports = step_reports(run_dir)
+    for step in SEEDED_STEPS:
+        step_input(run_dir, step)
+        seeded = reports.get(step, {}).get("seeded")
+        if seeded is not False:
+            said = "was seeded" if seeded is True else "does not record whether it was seeded"
+            raise SeededRunNotPublishable(
+                f"run {run_id!r}: the {step} step {said}; a run with a fixed seed (generator.seed, --seed) is for "
+                "tests and benchmarks, never published. Run it again without a seed")
+
+
 def _manifest_facts(loaded: LoadedSpec, run_dir: Path, run_id: str, decision: approval_rules.Decision, rows: int, now: datetime) -> dict:
     reports = step_reports(run_dir)
     spec = loaded.spec
@@ -60,10 +81,14 @@ def _manifest_facts(loaded: LoadedSpec, run_dir: Path, run_id: str, decision: ap
         "created_at": now.isoformat(),
         "expires_at": publish.expiry(now, spec.retention_days).isoformat(),
         "generator": reports.get("train", {}).get("generator"),
+        "seeded": any(reports[step]["seeded"] for step in SEEDED_STEPS),  # false: _check_unseeded ran first
         # The entry as training left it (spent): the charge this release is accounted under.
         "privacy": {"epsilon": spec.privacy.epsilon, "delta": spec.privacy.delta, "dataset": spec.dataset,
                     "ledger_entry": reports.get("train", {}).get("ledger_entry"),
-                    "accountant_epsilon": accountant_epsilon(reports.get("train", {}))},
+                    "accountant_epsilon": accountant_epsilon(reports.get("train", {})),
+                    # How the run's (epsilon, delta) was divided (public parameters), and the DP release decision.
+                    "budget_plan": reports.get("charge_budget", {}).get("plan"),
+                    "release_decision": reports.get("validate", {}).get("release_decision")},
         "gates": gate_verdicts(reports),
         "approval": {"decision": approval_rules.APPROVE, "by": decision.by, "at": decision.at, "comment": decision.comment},
     }
@@ -83,6 +108,7 @@ def run_publish(
     loaded = load_spec(spec_path)
     if loaded.spec.approval is None:
         raise ConfigError(f"{loaded.path}: no approval section, so nothing may be published")
+    _check_unseeded(run_dir, run_id=run_id)
     decision = approval_rules.decision_from_response(approval_response)
     approval_rules.check_four_eyes(decision, stewards=loaded.spec.approval.stewards, triggered_by=triggered_by)
     synthetic = step_input(run_dir, SYNTHETIC[0]) / SYNTHETIC[1]

@@ -45,7 +45,8 @@ def run_report(spec_path: str | Path, run_dir: Path, *, run_id: str) -> dict:
             card = build_data_card(
                 spec, released_schema=schema, not_released=left_out, synthetic=pd.read_parquet(synthetic_path),
                 generator={"name": train["generator"], "params": train["params"]},
-                privacy=_public_privacy(train["privacy"]), gates=gates,
+                privacy=_public_privacy(train["privacy"], (reports.get("validate") or {}).get("release_decision")),
+                gates=gates,
                 estimated=_estimated_domains(run_dir, train["privacy"].get("estimation")))
             write_json(out / CARD_JSON, card)
             (out / CARD_HTML).write_text(render_data_card(card), encoding="utf-8")
@@ -71,19 +72,44 @@ def _estimated_domains(run_dir: Path, estimation: dict | None) -> dict[str, str]
     described = {}
     for name in estimation.get("columns", {}):
         codec = codecs.get(name, {})
-        shape = (f"{len(codec['levels'])} categories" if codec.get("levels") else
-                 f"{codec['edges'][0]:g} .. {codec['edges'][-1]:g}" if codec.get("edges") else "estimated")
+        if codec.get("levels"):
+            shape = f"{len(codec['levels'])} categories"
+        elif codec.get("edges"):
+            # An ordinal codec's bins are [edge, next edge) over whole numbers: its last edge is max + 1.
+            high = codec["edges"][-1] - 1 if codec["kind"] == "ordinal" else codec["edges"][-1]
+            shape = f"{codec['edges'][0]:g} .. {high:g}"
+        else:
+            shape = "estimated"
         described[name] = f"{shape} (estimated under DP)"
     return described
 
 
-def _public_privacy(privacy: dict) -> dict:
-    """The accountant's own figures (DP outputs and parameters) for the card: what was spent, on what, how."""
-    generator = privacy.get("generator") or {}
-    public = {key: generator[key] for key in ("accountant", "epsilon_spent", "composition", "unit", "mechanisms")
-              if key in generator}
-    estimation = privacy.get("estimation")
+def _public_privacy(privacy: dict, decision: dict | None) -> dict:
+    """The accountant's own figures (DP outputs and parameters) for the card: what was spent, on what, how.
+
+    The train step's report holds the generator's account (`accountant.report`: epsilon at the delta the generator
+    was given, and each charge) and, when a domain was estimated, the estimation's report; the validate step's holds
+    the release decision (pure epsilon-DP). The generator got what the other two left, so the run's spend is the sum
+    of the three (basic composition)."""
+    generator, estimation, decision = privacy["generator"], privacy.get("estimation") or {}, decision or {}
+    uses: dict[tuple[str, str], int] = {}
+    for charge in generator["charges"]:
+        key = (charge["mechanism"], charge["purpose"])
+        uses[key] = uses.get(key, 0) + int(charge.get("count", 1))
+    parts = (["DP domain estimation"] if estimation else []) + ["the generator's account"] + (
+        ["the release decision"] if decision else [])
+    public = {
+        "epsilon_spent": generator["epsilon"] + estimation.get("epsilon_spent", 0.0) + decision.get("epsilon", 0.0),
+        "delta_spent": generator["delta"] + estimation.get("delta_spent", 0.0) + decision.get("delta", 0.0),
+        "accountant": generator["accountant"],
+        "composition": "basic: " + " plus ".join(parts) if len(parts) > 1 else "the generator's account alone",
+        "generator_epsilon_spent": generator["epsilon"],
+        "mechanisms": [{"mechanism": mechanism, "purpose": purpose, "uses": count}
+                       for (mechanism, purpose), count in uses.items()],
+    }
     if estimation:
         public["domain_estimation"] = {"epsilon": estimation.get("epsilon_spent"), "delta": estimation.get("delta_spent"),
                                        "columns": sorted(estimation.get("columns", {}))}
+    if decision:
+        public["release_decision"] = {key: decision[key] for key in ("mechanism", "epsilon", "delta", "passed")}
     return public

@@ -32,7 +32,7 @@ schema:
   smoker: {type: boolean, nullable: true}
   visit:  {type: datetime, min: "2020-01-01", max: "2023-12-31"}
   label:  {type: categorical, categories: ["no", "yes"]}
-privacy: {epsilon: 1.0, delta: 1.0e-5}
+privacy: {epsilon: 1.0, delta: 1.0e-5, min_individuals: 2000}   # train floor 1600 at holdout 0.2
 generator: {name: aim, seed: 11}
 quality: {suite: expectations/evalrel.json}
 evaluation:

@@ -73,13 +73,47 @@ def test_the_bound_when_every_guess_is_right():
 
 def test_audit_of_perfect_and_useless_scores():
     m = 1000
-    perfect = audit_epsilon_lower_bound(np.ones(m // 2), np.zeros(m // 2), delta=0.0, confidence=0.95)
+    perfect = audit_epsilon_lower_bound(np.ones(m // 2), np.zeros(m // 2), delta=0.0, confidence=0.95,
+                                        rng=np.random.default_rng(0))
     q = (0.05 / len(GUESS_FRACTIONS)) ** (1 / m)
     assert perfect.epsilon_lower_bound == pytest.approx(math.log(q / (1 - q)), rel=1e-6)
     assert perfect.guesses == m and perfect.correct == m
     rng = np.random.default_rng(4)
-    useless = audit_epsilon_lower_bound(rng.normal(size=m // 2), rng.normal(size=m // 2), delta=1e-5, confidence=0.95)
+    useless = audit_epsilon_lower_bound(rng.normal(size=m // 2), rng.normal(size=m // 2), delta=1e-5, confidence=0.95,
+                                        rng=rng)
     assert useless.epsilon_lower_bound < 0.3
+
+
+def _membership_blind(kind: str, m: int, rng: np.random.Generator) -> np.ndarray:
+    """Scores that carry nothing about membership, with many ties (discrete distances on categorical tables)."""
+    if kind == "all equal":
+        return np.full(m, -1.0)
+    if kind == "3 values":
+        return rng.choice([-2.0, -1.0, 0.0], size=m)
+    return -rng.integers(0, 2, size=m).astype(float)  # "2 values, mostly one"
+
+
+# (scores independent of membership, canaries). The old stable sort put included canaries first among ties: all-equal
+# scores then read as epsilon >= 5.3 with every guess "right", and 3 values as 3.7.
+TIES = [("all equal", 1000), ("3 values", 1000), ("2 values, mostly one", 1000), ("all equal", 200)]
+
+
+@pytest.mark.parametrize("kind, m", TIES, ids=[f"{kind}, m={m}" for kind, m in TIES])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ties_are_broken_at_random_not_in_favour_of_the_truth(kind, m, seed):
+    rng = np.random.default_rng(seed)
+    included = draw_inclusion(m, rng=rng)
+    scores = _membership_blind(kind, m, rng)
+    bound = audit_epsilon_lower_bound(scores[included], scores[~included], delta=1e-5, confidence=0.95, rng=rng)
+    assert bound.epsilon_lower_bound < 0.3
+    if bound.guesses:
+        assert bound.correct < bound.guesses  # a blind guesser is not right every time
+
+
+def test_tie_breaking_draws_from_the_rng_passed_in():
+    bounds = [audit_epsilon_lower_bound(np.zeros(300), np.zeros(300), delta=1e-5, confidence=0.95,
+                                        rng=np.random.default_rng(5)) for _ in range(2)]
+    assert bounds[0] == bounds[1]
 
 
 def _audit(generator, real_tables, eval_schema, draw):
@@ -89,7 +123,7 @@ def _audit(generator, real_tables, eval_schema, draw):
     included = draw_inclusion(len(canaries), rng=rng)
     synthetic = generator(plant_canaries(train, canaries, included), rng)
     scores = canary_scores(canaries, synthetic, MixedEncoder.for_release(eval_schema, synthetic))
-    return audit_epsilon_lower_bound(scores[included], scores[~included], delta=1e-5, confidence=0.95)
+    return audit_epsilon_lower_bound(scores[included], scores[~included], delta=1e-5, confidence=0.95, rng=rng)
 
 
 def test_a_copying_generator_is_caught_and_noise_is_not(real_tables, eval_schema, draw):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,7 +83,8 @@ def test_an_encoder_never_widens_its_domain():
     decoded = inside.decode(codes, np.random.default_rng(1))
     assert decoded["age"].between(17, 90).all()
     refusing = build_domain(schema_of(score={"type": "float", "min": 0, "max": 1}), numeric_bins=8)
-    with pytest.raises(DomainError, match="'score': 1 values outside the declared domain"):
+    with pytest.raises(DomainError, match="'score': values outside the declared domain, and its out_of_domain policy "
+                                          "is reject"):
         refusing.encode(pd.DataFrame({"score": pd.array([0.5, 1.5], dtype="Float64")}))
 
 
@@ -99,9 +102,43 @@ def test_out_of_domain_values_follow_the_column_policy(spec, values, expected):
     if expected is DomainError:
         with pytest.raises(DomainError) as raised:
             domain.encode(frame)
-        assert "CANARY" not in str(raised.value)  # errors name columns and counts, never values
+        assert "CANARY" not in str(raised.value)  # errors name columns and rules, never values
     else:
         assert domain.encode(frame)[:, 0].tolist() == expected
+
+
+REFUSALS = [
+    # (column, a value the column refuses, what the message says)
+    ({"type": "categorical", "categories": ["a", "b"]}, "CANARY-7F3", "values outside the declared domain"),
+    ({"type": "categorical", "categories": ["a", "b"]}, None, "nulls in a column that is not nullable"),
+    ({"type": "integer", "min": 0, "max": 9}, 12, "values outside the declared domain"),
+    ({"type": "float", "min": 0, "max": 1}, 1.5, "values outside the declared domain"),
+    ({"type": "boolean"}, None, "nulls in a column that is not nullable"),
+]
+DTYPES = {"categorical": "string", "integer": "Int64", "float": "Float64", "boolean": "boolean"}
+
+
+@pytest.mark.parametrize(("spec", "bad", "rule"), REFUSALS, ids=lambda case: str(case)[:24])
+def test_a_refusal_says_the_same_whether_one_row_or_many_broke_the_rule(spec, bad, rule):
+    """How many rows broke a rule is a statistic of private data: the message names the column and the rule only."""
+    domain = build_domain(schema_of(col=spec), numeric_bins=16)
+    good = {"categorical": "a", "integer": 3, "float": 0.5, "boolean": True}[spec["type"]]
+    messages = set()
+    for broken in (1, 2, 7):
+        frame = pd.DataFrame({"col": pd.array([good] * 5 + [bad] * broken, dtype=DTYPES[spec["type"]])})
+        with pytest.raises(DomainError, match=rule) as raised:
+            domain.encode(frame)
+        messages.add(str(raised.value))
+    [message] = messages
+    assert not re.search(r"\d", message) and "CANARY" not in message, message
+
+
+def test_decoding_refusals_carry_no_figures():
+    domain = build_domain(SCHEMA, numeric_bins=16)
+    for codes in (np.zeros((3, 2), dtype=np.int64), np.full((3, len(SCHEMA)), 99, dtype=np.int64)):
+        with pytest.raises(DomainError) as raised:
+            domain.decode(codes, np.random.default_rng(0))
+        assert not re.search(r"\d", str(raised.value)), raised.value
 
 
 @pytest.mark.parametrize(("spec", "message"), [

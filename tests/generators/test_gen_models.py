@@ -115,41 +115,50 @@ def test_a_person_is_the_privacy_unit_when_the_spec_says_so(adult_slice, name):
     gaussians = [c for c in model.privacy["charges"] if c["mechanism"] == "gaussian"]
     assert max(c["sensitivity"] for c in gaussians) == 3  # a person moves a count by up to their 3 rows
     assert len(model.sample(50, np.random.default_rng(0))) == 50
-    with pytest.raises(PrivacyConfigError, match="more than max_rows"):
+    with pytest.raises(PrivacyConfigError, match="more rows than max_rows"):
         fit(name, schema, table, units=Individuals(ids=np.arange(len(table)) // 4, max_rows=3))
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
-@pytest.mark.parametrize(("epsilon", "delta", "rows", "message"), [
+@pytest.mark.parametrize(("epsilon", "delta", "floor", "message"), [
     (0.0, 1e-5, 1500, "epsilon must be a positive number"),
     (-1.0, 1e-5, 1500, "epsilon must be a positive number"),
-    (1.0, 1e-3, 1500, r"delta \(0.001\) must be below 1/n"),
+    (1.0, 1e-3, 1500, r"delta \(0.001\) must be below 1/n = 0.000667 for the declared floor of 1500"),
     (1.0, 1.0, 1500, "delta must lie strictly between 0 and 1"),
 ])
-def test_infeasible_privacy_is_refused_before_training(adult_slice, name, epsilon, delta, rows, message):
+def test_infeasible_privacy_is_refused_before_training(adult_slice, name, epsilon, delta, floor, message):
     schema, table = adult_slice
     generator = make_generator(name, SMALL[name])
     domain = generator.build_domain(schema)
     with pytest.raises(PrivacyConfigError, match=message):
-        generator.check_feasible(domain, n_rows=rows, epsilon=epsilon, delta=delta, units=None)
-    with pytest.raises(PrivacyConfigError, match=message):  # fit itself checks first
-        generator.fit(table.iloc[:rows], domain, epsilon=epsilon, delta=delta, units=None, rng=np.random.default_rng(0))
+        generator.check_feasible(domain, min_units=floor, epsilon=epsilon, delta=delta)
 
 
-def test_a_table_smaller_than_the_batch_is_refused_before_training(adult_slice):
+@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("rows", [3, 40])
+def test_fit_never_refuses_on_the_true_size(adult_slice, name, rows):
+    """delta >= 1/n for the true n, or a table smaller than a batch: decided before the charge on the declared
+    floor, never inside fit on the private count (that refusal would reveal the size)."""
+    schema, table = adult_slice
+    generator = make_generator(name, SMALL[name])
+    model = generator.fit(table.iloc[:rows], generator.build_domain(schema), epsilon=1.0, delta=0.1, units=None,
+                          rng=np.random.default_rng(0))
+    assert model.privacy["epsilon"] <= 1.0
+
+
+def test_a_floor_smaller_than_the_batch_is_refused_before_training(adult_slice):
     schema, table = adult_slice
     generator = make_generator("dpsgd_autoregressive", {**SMALL["dpsgd_autoregressive"], "batch_size": 2000})
     domain = generator.build_domain(schema)
-    with pytest.raises(PrivacyConfigError, match="1500 privacy units, fewer than the batch size"):
-        generator.check_feasible(domain, n_rows=len(table), epsilon=1.0, delta=1e-5, units=None)
+    with pytest.raises(PrivacyConfigError, match="declared floor of 1500 privacy units in training is below the batch"):
+        generator.check_feasible(domain, min_units=1500, epsilon=1.0, delta=1e-5)
 
 
 def test_a_budget_too_small_for_the_schedule_is_refused(adult_slice):
     schema, table = adult_slice
     generator = make_generator("dpsgd_autoregressive", {**SMALL["dpsgd_autoregressive"], "epochs": 500})
     with pytest.raises(PrivacyConfigError, match="noise multiplier above"):
-        generator.check_feasible(generator.build_domain(schema), n_rows=len(table), epsilon=0.01, delta=1e-5,
-                                 units=None)
+        generator.check_feasible(generator.build_domain(schema), min_units=len(table), epsilon=0.01, delta=1e-5)
 
 
 def test_a_huge_categorical_is_refused_before_training(adult_slice):

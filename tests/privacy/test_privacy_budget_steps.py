@@ -33,7 +33,7 @@ VISITS_SPEC = {
     "schema": {"patient": {"type": "string"}, "age": {"type": "integer", "min": 0, "max": 120},
                "ward": {"type": "categorical", "categories": ["a", "b", "c"]}, "note": {"type": "string"}},
     "privacy_unit": {"key": "patient", "max_rows": 3},
-    "privacy": {"epsilon": 1.0, "delta": 1.0e-5},
+    "privacy": {"epsilon": 1.0, "delta": 1.0e-5, "min_individuals": 200},
     "generator": {"name": "aim"},
     "quality": {"suite": "expectations/clinic_visits.json"},
     "evaluation": {"holdout_fraction": 0.2},
@@ -51,8 +51,10 @@ def visits_table(patients: int, seed: int = 0) -> pd.DataFrame:
 @pytest.fixture
 def ledger_config(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "ledger.yaml"
-    path.write_text(yaml.safe_dump({"datasets": {"clinic_visits": {"epsilon": 2.5, "delta": 1e-4},
-                                                 "heart_disease": {"epsilon": 6.0, "delta": 3e-5}}}))
+    path.write_text(yaml.safe_dump({"datasets": {
+        "clinic_visits": {"epsilon": 2.5, "delta": 1e-4, "sources": [{"path": "data/clinic_visits/visits.csv"}]},
+        "heart_disease": {"epsilon": 6.0, "delta": 3e-5, "sources": [{"path": "data/heart_disease/processed.*.data"}]},
+    }}))
     monkeypatch.setenv("SYNTH_PIPELINE_LEDGER_CONFIG", str(path))
     return path
 
@@ -90,8 +92,10 @@ def test_split_bounds_contributions_and_splits_by_individual(project, state_dir,
     per_patient = table["patient"].value_counts()
     assert report["contributions"]["rows_dropped_by_bound"] == int((per_patient - 3).clip(lower=0).sum())
     assert report["contributions"]["individuals_truncated"] == int((per_patient > 3).sum())
-    assert (report["train_individuals"], report["holdout_individuals"]) == (240, 60)
-    assert report["train_rows"] == len(train) == result["train_rows"] and report["seeded"] is True
+    assert report["train_individuals"] + report["holdout_individuals"] == 300  # Bernoulli(0.2) coins per patient
+    assert 30 <= report["holdout_individuals"] <= 90
+    assert report["train_rows"] == len(train) and report["seeded"] is True
+    assert result == {"uri": str(run_dir / "split"), "seeded": True}  # XCom: no count
     assert CANARY not in json.dumps(report) + json.dumps(result)
 
 
@@ -151,14 +155,19 @@ def test_a_run_that_trained_keeps_its_charge(project, state_dir, ledger_config):
 
 
 PREFLIGHT_REFUSALS = [
-    ("delta at 1/n", {"privacy": {"epsilon": 1.0, "delta": 0.05}}, 40, PrivacyConfigError,
-     r"privacy.delta = 0.05 must be below 1/n = 0.0312 for the n = 32 individuals"),
+    # Decided on the declared floor, never on the true size: the same refusal for 40 or 300 patients.
+    ("delta at 1/n, few patients", {"privacy": {"epsilon": 1.0, "delta": 0.05, "min_individuals": 20}}, 40,
+     PrivacyConfigError, r"privacy.delta = 0.05 must be below 1/n = 0.05 for the declared privacy.min_individuals = 20"),
+    ("delta at 1/n, many patients", {"privacy": {"epsilon": 1.0, "delta": 0.05, "min_individuals": 20}}, 300,
+     PrivacyConfigError, r"privacy.delta = 0.05 must be below 1/n = 0.05 for the declared privacy.min_individuals = 20"),
+    ("no declared floor", {"privacy": {"epsilon": 1.0, "delta": 1e-5}}, 300, PrivacyConfigError,
+     "privacy.min_individuals is not set"),
     ("no generator", {"generator": None}, 300, PrivacyConfigError, "has no generator"),
-    ("dataset without a lifetime", {"privacy": {"epsilon": 1.0, "delta": 1e-5, "dataset": "unlisted"}}, 300,
+    ("dataset without a lifetime", {"privacy": {"epsilon": 1.0, "delta": 1e-5, "dataset": "unlisted", "min_individuals": 200}}, 300,
      ConfigError, "'unlisted' has no lifetime privacy budget"),
     ("categories estimated without delta",
      {"schema": {**VISITS_SPEC["schema"], "ward": {"type": "categorical"}},
-      "privacy": {"epsilon": 1.0, "delta": 1e-5, "estimation": {"epsilon": 0.2}}}, 300, PrivacyConfigError,
+      "privacy": {"epsilon": 1.0, "delta": 1e-5, "min_individuals": 200, "estimation": {"epsilon": 0.2}}}, 300, PrivacyConfigError,
      "needs privacy.estimation.delta > 0"),
 ]
 
@@ -181,7 +190,8 @@ def test_estimation_share_is_part_of_the_charge_and_only_for_columns_that_reach_
     schema = {**VISITS_SPEC["schema"], "ward": {"type": "categorical"},
               "age": {"type": "integer", "min": 0, "max": 120, "estimate_bounds": True}}
     spec = write_spec(project, schema=schema,
-                      privacy={"epsilon": 1.0, "delta": 1e-5, "estimation": {"epsilon": 0.2, "delta": 1e-6}})
+                      privacy={"epsilon": 1.0, "delta": 1e-5, "min_individuals": 200,
+                               "estimation": {"epsilon": 0.2, "delta": 1e-6}})
     # The PII step dropped `ward`: only `age` is left to estimate, and it gets the whole estimation share.
     run_dir = after_pii_scan(state_dir, spec, "r", visits_table(300).drop(columns="ward"))
     run_split(spec, run_dir, seed=0)
@@ -189,6 +199,11 @@ def test_estimation_share_is_part_of_the_charge_and_only_for_columns_that_reach_
     report = json.loads((run_dir / "charge_budget" / "report.json").read_text())
     assert report["estimation"] == {"age": {"epsilon": 0.2, "delta": 0.0}}
     assert report["epsilon"] == 1.0 and "domain_estimation=age" in report["mechanism"]
+    # The accountant's list: estimation, the generator and the release decision, adding up to the charge.
+    plan = {part["part"]: (part["epsilon"], part["delta"]) for part in report["plan"]}
+    assert plan == {"domain_estimation": (0.2, 1e-6), "generator": (pytest.approx(0.75), pytest.approx(9e-6)),
+                    "release_decision": (0.05, 0.0)}
+    assert sum(e for e, _ in plan.values()) == pytest.approx(report["epsilon"])
 
 
 @pytest.mark.parametrize("estimation_delta, error", [(1e-6, None), (0.0, "schema.zip: estimating categories")])
@@ -197,7 +212,7 @@ def test_a_generalized_column_whose_levels_are_read_off_the_data_is_estimated(pr
     spec = write_spec(project, schema={**VISITS_SPEC["schema"], "zip": {"type": "string"}},
                       pii={"columns": {"zip": {"class": "quasi_identifier", "action": "generalize",
                                                "generalize": {"zip_prefix": 3}}}},
-                      privacy={"epsilon": 1.0, "delta": 1e-5,
+                      privacy={"epsilon": 1.0, "delta": 1e-5, "min_individuals": 200,
                                "estimation": {"epsilon": 0.2, "delta": estimation_delta}})
     table = visits_table(300)
     run_dir = after_pii_scan(state_dir, spec, "r", table.assign(zip=["681"] * len(table)))
@@ -218,8 +233,9 @@ def test_real_heart_disease_table_through_the_steps(project, state_dir, ledger_c
     run_harmonize(spec, run_dir)
     harmonized = pd.read_parquet(run_dir / "harmonize" / "table.parquet")
     after_pii_scan(state_dir, spec, "real", harmonized)
-    split = run_split(spec, run_dir, seed=0)
-    assert (split["train_rows"], split["rows_dropped_by_bound"]) == (734, 0)  # 918 rows, 20% held out
+    run_split(spec, run_dir, seed=0)
+    split = json.loads((run_dir / "split" / "report.json").read_text())
+    assert split["train_rows"] + split["holdout_rows"] == 918 and split["contributions"]["rows_dropped_by_bound"] == 0
     charged = run_charge_budget(spec, run_dir, run_id="real")
     assert charged["remaining_epsilon"] == pytest.approx(4.0)
 

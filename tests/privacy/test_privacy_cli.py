@@ -19,8 +19,8 @@ def charged(project, state_dir):
         for run_id, epsilon in (("manual__2026-01-01T00:00:00+00:00", 1.0), ("manual__2026-02-01T00:00:00+00:00", 0.5)):
             ledger.reserve(dataset="adult_income", release="adult_income", run_id=run_id, epsilon=epsilon, delta=5e-6,
                            mechanism="generator=test", spec_hash=HASH)
-        ledger.mark_spent(dataset="adult_income", release="adult_income", run_id="manual__2026-01-01T00:00:00+00:00",
-                          spec_hash=HASH)
+        ledger.begin_fit(dataset="adult_income", release="adult_income", run_id="manual__2026-01-01T00:00:00+00:00",
+                         spec_hash=HASH)
     return project
 
 
@@ -31,7 +31,7 @@ def test_budget_shows_every_dataset_then_its_entries(charged, capsys):
     assert adult[0] == "adult_income"
     assert adult[2].split() == ["epsilon", "10", "1", "0.5", "8.5"]  # lifetime, spent, reserved, remaining
     assert adult[3].split() == ["delta", "2e-05", "5e-06", "5e-06", "1e-05"]
-    assert "#1    spent" in adult[4] and "run manual__2026-01-01T00:00:00+00:00" in adult[4]
+    assert "#1    spent" in adult[4] and "run manual__2026-01-01T00:00:00+00:00  attempt 1" in adult[4]
     assert "#2    reserved" in adult[5] and "generator=test" in adult[5]
     assert "heart_disease" in out and "synthea_patients" in out and out.count("no charges") == 2
 
@@ -44,6 +44,24 @@ def test_budget_for_one_dataset_as_json(charged, capsys):
     assert standing["reserved"] == {"epsilon": 0.5, "delta": 5e-6}
     assert standing["remaining"]["epsilon"] == pytest.approx(8.5)
     assert [(e["id"], e["status"]) for e in standing["entries"]] == [(1, "spent"), (2, "reserved")]
+
+
+def test_every_fit_attempt_is_listed_and_counted(charged, capsys):
+    with open_ledger(charged) as ledger:
+        for _ in range(2):  # the run fits twice more: each fit is a charge of its own
+            ledger.begin_fit(dataset="adult_income", release="adult_income",
+                             run_id="manual__2026-01-01T00:00:00+00:00", spec_hash=HASH)
+    assert cli(["budget", "adult_income", "--project", str(charged)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split() == ["epsilon", "10", "3", "0.5", "6.5"]
+    attempts = [line for line in lines if "run manual__2026-01-01T00:00:00+00:00" in line]
+    assert [line.split("attempt ")[1].split()[0] for line in attempts] == ["1", "2", "3"]
+    assert all(" spent " in line and "epsilon=1 " in line for line in attempts)
+    assert cli(["budget", "adult_income", "--json", "--project", str(charged)]) == 0
+    [standing] = json.loads(capsys.readouterr().out)
+    assert [(e["run_id"][8:18], e["attempt"], e["status"]) for e in standing["entries"]] == [
+        ("2026-01-01", 1, "spent"), ("2026-02-01", 1, "reserved"), ("2026-01-01", 2, "spent"),
+        ("2026-01-01", 3, "spent")]
 
 
 def test_budget_of_an_unknown_dataset_exits_2(charged, capsys):

@@ -82,7 +82,7 @@ def test_split_by_individual_puts_nobody_on_both_sides(fraction):
                                            rng=np.random.default_rng(3))
     assert set(train["patient"]).isdisjoint(holdout["patient"])
     assert set(train["patient"]) | set(holdout["patient"]) == set(table["patient"])
-    assert report.holdout_individuals == round(fraction * 50) == holdout["patient"].nunique()
+    assert report.holdout_individuals == holdout["patient"].nunique()
     assert report.train_individuals == train["patient"].nunique() == 50 - report.holdout_individuals
     assert (report.train_rows + report.holdout_rows, len(train), len(holdout)) == (
         len(table), report.train_rows, report.holdout_rows)
@@ -92,7 +92,8 @@ def test_split_by_individual_puts_nobody_on_both_sides(fraction):
 def test_split_by_row_for_the_row_unit():
     table = visits({"a": 40, "b": 60})
     train, holdout, report = split_holdout(table, "row", holdout_fraction=0.25, rng=np.random.default_rng(0))
-    assert (len(train), len(holdout)) == (75, 25) == (report.train_individuals, report.holdout_individuals)
+    assert len(train) + len(holdout) == 100
+    assert (len(train), len(holdout)) == (report.train_individuals, report.holdout_individuals)
     assert set(train["value"]).isdisjoint(holdout["value"])
     # By row, one person can be on both sides: that is what `row` means.
     assert set(train["patient"]) & set(holdout["patient"])
@@ -105,21 +106,38 @@ def test_the_split_is_random_but_reproducible_from_the_generator():
     assert draw(5) == draw(5) and draw(5) != draw(6)
 
 
-SPLIT_REFUSALS = [
-    ({"a": 3}, 0.2, "both need at least one"),  # one individual cannot be split
-    ({"a": 1, "b": 1}, 0.1, "both need at least one"),  # rounds to an empty holdout
-    ({"a": 1, "b": 1, "c": 1}, 1.0, r"holdout_fraction must be in \(0, 1\)"),
-]
+@pytest.mark.parametrize("unit", ["row", UnitKey(key="patient", max_rows=1)])
+def test_the_training_size_is_not_a_function_of_n(unit):
+    """Bernoulli coins, not a holdout of round(f * n): for a fixed n the training size varies from draw to draw,
+    and its mean is (1 - f) n. With a fixed-size holdout it took one value per n (adding a person could leave
+    |train| unchanged, a substitution)."""
+    for n in (12, 13, 200):
+        table = visits({f"p{i}": 1 for i in range(n)})
+        sizes = [split_holdout(table, unit, holdout_fraction=0.2, rng=np.random.default_rng(seed))[2].train_rows
+                 for seed in range(400)]
+        assert len(set(sizes)) > 3
+        assert abs(np.mean(sizes) - 0.8 * n) < 4 * np.sqrt(0.16 * n / 400) + 1e-9
 
 
-@pytest.mark.parametrize("per_person, fraction, message", SPLIT_REFUSALS)
-def test_a_split_that_leaves_a_side_empty_is_refused(per_person, fraction, message):
-    with pytest.raises(PrivacyConfigError, match=message):
-        split_holdout(visits(per_person), UnitKey(key="patient", max_rows=5), holdout_fraction=fraction,
+def test_each_individual_is_held_out_with_probability_f():
+    table = visits({f"p{i}": 2 for i in range(40)})
+    held = np.zeros(40)
+    for seed in range(500):
+        holdout = split_holdout(table, UnitKey(key="patient", max_rows=2), holdout_fraction=0.3,
+                                rng=np.random.default_rng(seed))[1]
+        held += np.isin([f"p{i}" for i in range(40)], holdout["patient"].unique())
+    assert np.all(np.abs(held / 500 - 0.3) < 0.1)  # 4.9 standard errors
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1])
+def test_a_fraction_outside_0_1_is_refused(fraction):
+    with pytest.raises(PrivacyConfigError, match=r"holdout_fraction must be in \(0, 1\)"):
+        split_holdout(visits({"a": 1, "b": 1}), UnitKey(key="patient", max_rows=5), holdout_fraction=fraction,
                       rng=np.random.default_rng(0))
 
 
 def test_split_refuses_unbounded_rows_without_an_individual():
     table = pd.DataFrame({"patient": pd.array(["a", None, "b"], dtype="string"), "value": [1.0, 2.0, 3.0]})
-    with pytest.raises(PrivacyConfigError, match="1 missing values"):
+    with pytest.raises(PrivacyConfigError, match="has missing values") as raised:
         split_holdout(table, UnitKey(key="patient", max_rows=1), holdout_fraction=0.5, rng=np.random.default_rng(0))
+    assert not any(ch.isdigit() for ch in str(raised.value))

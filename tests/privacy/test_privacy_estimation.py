@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from synth_pipeline.domain import build_domain
 from synth_pipeline.errors import PrivacyConfigError
+from synth_pipeline.pii.output import generalized_column
 from synth_pipeline.privacy.estimation import (
     BOUND_QUANTILES,
     dp_quantile,
@@ -18,7 +20,7 @@ from synth_pipeline.privacy.estimation import (
     histogram_threshold,
     plan_estimation,
 )
-from synth_pipeline.spec import BooleanColumn, CategoricalColumn, NumericColumn
+from synth_pipeline.spec import BooleanColumn, CategoricalColumn, Generalization, NumericColumn, StringColumn
 
 OUTER = {"type": "float", "min": 0.0, "max": 200.0, "estimate_bounds": True}
 
@@ -141,6 +143,34 @@ def test_no_releasable_level_is_a_clear_error():
     with pytest.raises(PrivacyConfigError, match=r"schema.kind: no level is held by enough individuals"):
         estimate_domain(pd.DataFrame({"kind": ["a", "b", "c"]}), {"kind": categorical()}, epsilon=1.0, delta=1e-6,
                         max_rows_per_unit=1, rng=np.random.default_rng(0))
+
+
+ESTIMATED_LEVELS = {
+    "declared without categories": categorical(),
+    "ZIP prefix generalized without a list": generalized_column(StringColumn(type="string"),
+                                                                Generalization(zip_prefix=3)),
+    # Built around validation (which refuses this): estimation must not depend on the spec having caught it.
+    "rejecting, bypassing validation": CategoricalColumn.model_construct(
+        type="categorical", categories=None, max_categories=100, out_of_domain="reject", nullable=False,
+        description=""),
+}
+
+
+@pytest.mark.parametrize("rare_people", [0, 1, 7])
+@pytest.mark.parametrize("column", list(ESTIMATED_LEVELS))
+def test_rows_in_levels_too_rare_to_release_become_null_however_many_people_hold_them(column, rare_people):
+    """Whether training succeeds must not depend on whether anyone holds a rare level (the review's finding 3):
+    0, 1 or 7 people in a suppressed level all encode, their rows as null, and the outcome is the same."""
+    values = ["680"] * 300 + ["681"] * 200 + ["CANARY-693"] * rare_people
+    table = pd.DataFrame({"zip": pd.array(values, dtype="string")})
+    domain, _ = estimate_domain(table, {"zip": ESTIMATED_LEVELS[column]}, epsilon=1.0, delta=1e-6,
+                                max_rows_per_unit=1, rng=np.random.default_rng(0))
+    estimated = domain["zip"]
+    assert (estimated.categories, estimated.nullable, estimated.out_of_domain) == (("680", "681"), True, "null")
+    codec = build_domain(domain, numeric_bins=16)
+    codes = codec.encode(table)[:, 0]
+    null_code = codec.columns[0].null_code
+    assert codes.tolist() == [0] * 300 + [1] * 200 + [null_code] * rare_people
 
 
 def test_estimated_columns_become_ordinary_declared_columns():

@@ -1,48 +1,19 @@
-"""The budget ledger on real SQLite and real PostgreSQL (a throwaway database per test): DESIGN.md invariant 3."""
+"""The budget ledger on real SQLite and real PostgreSQL (a throwaway database per test): DESIGN.md invariant 3.
+Every fit of a run is a charge of its own; `reserve` stays idempotent."""
 
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
 import sqlalchemy as sa
 
 from synth_pipeline.errors import BudgetExceeded, ConfigError, LedgerError
-from synth_pipeline.privacy.ledger import (
-    BudgetLedger,
-    LifetimeBudget,
-    create_ledger_engine,
-    load_budgets,
-    open_ledger,
-)
+from synth_pipeline.privacy.ledger import BudgetLedger, LifetimeBudget, create_ledger_engine, open_ledger
 
 HASH = "a" * 64
 OTHER_HASH = "b" * 64
 BUDGETS = {"census": LifetimeBudget(epsilon=3.0, delta=3e-5), "clinic": LifetimeBudget(epsilon=1.0, delta=1e-5)}
-
-
-@pytest.fixture
-def sqlite_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'state' / 'ledger.sqlite'}"
-
-
-@pytest.fixture
-def pg_url(postgres_url):
-    """A database of its own, dropped afterwards, so tests neither collide nor leave anything behind."""
-    name = f"ledger_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request) -> str:
-    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
 
 
 @pytest.fixture
@@ -85,7 +56,7 @@ def test_a_charge_is_refused_past_the_lifetime(ledger, _name, before, request_, 
     for index, (epsilon, delta, fate) in enumerate(before):
         charge(ledger, f"before-{index}", epsilon, delta)
         if fate == "spent":
-            ledger.mark_spent(**key(f"before-{index}"), spec_hash=HASH)
+            ledger.begin_fit(**key(f"before-{index}"), spec_hash=HASH)
         elif fate == "released":
             ledger.release_unspent(**key(f"before-{index}"))
     previous = standing(ledger)
@@ -105,7 +76,7 @@ def test_a_charge_is_refused_past_the_lifetime(ledger, _name, before, request_, 
 
 def test_the_refusal_names_the_figures(ledger):
     charge(ledger, "first", 2.0)
-    ledger.mark_spent(**key("first"), spec_hash=HASH)
+    ledger.begin_fit(**key("first"), spec_hash=HASH)
     charge(ledger, "second", 0.5)
     with pytest.raises(BudgetExceeded, match=r"epsilon: spent 2 \+ reserved 0.5 \+ requested 1 = 3.5 > lifetime 3 "
                                              r"\(remaining 0.5\)"):
@@ -117,7 +88,7 @@ def test_a_retried_charge_is_not_charged_twice(ledger):
     again = charge(ledger, "run-1", 1.0)
     assert again.id == first.id and again.status == "reserved"
     assert standing(ledger).reserved_epsilon == 1.0 and len(standing(ledger).entries) == 1
-    ledger.mark_spent(**key("run-1"), spec_hash=HASH)
+    ledger.begin_fit(**key("run-1"), spec_hash=HASH)
     # A retry after training started finds the spent charge and leaves it alone, even with the budget now full.
     charge(ledger, "run-2", 2.0)
     assert charge(ledger, "run-1", 1.0).status == "spent"
@@ -131,9 +102,9 @@ def test_the_unique_constraint_backs_idempotency(ledger, url):
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
             row = connection.execute(sa.text("SELECT * FROM privacy_budget_charges")).mappings().one()
             connection.execute(sa.text(
-                "INSERT INTO privacy_budget_charges (dataset, release, run_id, epsilon, delta, mechanism, status, "
-                "spec_hash, created_at, updated_at) VALUES (:dataset, :release, :run_id, :epsilon, :delta, "
-                ":mechanism, 'reserved', :spec_hash, :created_at, :updated_at)"), dict(row))
+                "INSERT INTO privacy_budget_charges (dataset, release, run_id, attempt, epsilon, delta, mechanism, "
+                "status, spec_hash, created_at, updated_at) VALUES (:dataset, :release, :run_id, :attempt, :epsilon, "
+                ":delta, :mechanism, 'reserved', :spec_hash, :created_at, :updated_at)"), dict(row))
     finally:
         engine.dispose()
 
@@ -161,7 +132,7 @@ def test_failed_before_training_charges_nothing_and_trained_keeps_its_charge(led
     assert ledger.release_unspent(**key("failed-early")).action == "already_released"
 
     charge(ledger, "trained-then-rejected", 1.0)
-    assert ledger.mark_spent(**key("trained-then-rejected"), spec_hash=HASH).status == "spent"
+    assert ledger.begin_fit(**key("trained-then-rejected"), spec_hash=HASH).status == "spent"
     kept = ledger.release_unspent(**key("trained-then-rejected"))
     assert kept.action == "kept_spent" and kept.entry.status == "spent"
 
@@ -190,19 +161,88 @@ MARK_SPENT_REFUSALS = [
 ]
 
 
+@pytest.mark.parametrize("method", ["begin_fit", "plan_fit"])
 @pytest.mark.parametrize("_name, prepare, spec_hash, message", MARK_SPENT_REFUSALS, ids=[m[0] for m in MARK_SPENT_REFUSALS])
-def test_training_cannot_start_without_a_matching_reservation(ledger, _name, prepare, spec_hash, message):
+def test_training_cannot_start_without_a_matching_reservation(ledger, method, _name, prepare, spec_hash, message):
     prepare(ledger)
+    before = standing(ledger).entries
     with pytest.raises(LedgerError, match=message):
-        ledger.mark_spent(**key("r"), spec_hash=spec_hash)
+        getattr(ledger, method)(**key("r"), spec_hash=spec_hash)
+    assert standing(ledger).entries == before
 
 
-def test_mark_spent_is_idempotent(ledger):
+@pytest.mark.parametrize("fits", [1, 2, 3])
+def test_every_fit_of_a_run_is_charged(ledger, fits):
+    reserved = charge(ledger, "r", 1.0)
+    spent = [ledger.begin_fit(**key("r"), spec_hash=HASH) for _ in range(fits)]
+    assert [(e.attempt, e.status, e.epsilon) for e in spent] == [(n, "spent", 1.0) for n in range(1, fits + 1)]
+    assert spent[0].id == reserved.id  # the first fit spends the reservation itself; later ones add rows
+    after = standing(ledger)
+    assert (after.spent_epsilon, after.spent_delta, after.reserved_epsilon) == (
+        pytest.approx(fits * 1.0), pytest.approx(fits * 1e-6), 0.0)
+    assert [(e.run_id, e.attempt, e.status, e.mechanism, e.spec_hash) for e in after.entries] == [
+        ("r", n, "spent", "generator=test", HASH) for n in range(1, fits + 1)]
+    assert len({e.id for e in after.entries}) == fits
+
+
+def test_a_retried_charge_after_refits_charges_nothing_and_settle_keeps_them(ledger):
     charge(ledger, "r", 1.0)
-    first = ledger.mark_spent(**key("r"), spec_hash=HASH)
-    second = ledger.mark_spent(**key("r"), spec_hash=HASH)
-    assert first.status == second.status == "spent" and first.id == second.id
-    assert standing(ledger).spent_epsilon == 1.0
+    ledger.begin_fit(**key("r"), spec_hash=HASH)
+    ledger.begin_fit(**key("r"), spec_hash=HASH)
+    retried = charge(ledger, "r", 1.0)  # charge_budget retried: reserves only, and only once per run
+    assert (retried.attempt, retried.status) == (2, "spent")
+    settled = ledger.release_unspent(**key("r"))
+    assert (settled.action, settled.entry.attempt) == ("kept_spent", 2)
+    after = standing(ledger)
+    assert (len(after.entries), after.spent_epsilon, after.reserved_epsilon) == (2, 2.0, 0.0)
+
+
+# (other runs' charges: (epsilon, spent?), this run's epsilon, fits that pass, the refusal's figures). Lifetime 3.0.
+REFIT_LIMITS = [
+    ("alone: three fits fill it", [], 1.0, 3, "spent 3 + reserved 0 + requested 1 = 4 > lifetime 3"),
+    ("another run's reservation counts", [(1.0, False)], 1.0, 2, "spent 2 + reserved 1 + requested 1 = 4"),
+    ("another run's spend counts", [(1.5, True)], 1.5, 1, "spent 3 + reserved 0 + requested 1.5 = 4.5"),
+]
+
+
+@pytest.mark.parametrize("_name, others, epsilon, passing, figures", REFIT_LIMITS, ids=[r[0] for r in REFIT_LIMITS])
+def test_a_fit_past_the_lifetime_is_refused_before_it_reads_data(ledger, _name, others, epsilon, passing, figures):
+    for index, (other_epsilon, spent) in enumerate(others):
+        charge(ledger, f"other-{index}", other_epsilon)
+        if spent:
+            ledger.begin_fit(**key(f"other-{index}"), spec_hash=HASH)
+    charge(ledger, "r", epsilon)
+    for _ in range(passing):
+        ledger.begin_fit(**key("r"), spec_hash=HASH)
+    before = standing(ledger)
+    for method in ("plan_fit", "begin_fit"):
+        with pytest.raises(BudgetExceeded) as refused:
+            getattr(ledger, method)(**key("r"), spec_hash=HASH)
+        message = str(refused.value)
+        assert f"run 'r', fit attempt {passing + 1}" in message and figures in message
+        assert "nothing was charged" in message and "every fit reads the data anew" in message
+    after = standing(ledger)
+    assert (after.entries, after.spent_epsilon) == (before.entries, before.spent_epsilon)
+
+
+def test_plans_run_the_checks_and_write_nothing(ledger):
+    fresh = ledger.plan_reserve(**key("r"), epsilon=1.0, delta=1e-6, spec_hash=HASH)
+    assert (fresh.attempt, fresh.charges, fresh.epsilon) == (1, True, 1.0) and "reserve" in fresh.action
+    assert standing(ledger).entries == () and standing(ledger).reserved_epsilon == 0.0
+    charge(ledger, "r", 1.0)
+    retried = ledger.plan_reserve(**key("r"), epsilon=1.0, delta=1e-6, spec_hash=HASH)
+    assert (retried.attempt, retried.charges) == (1, False) and "already holds a reserved charge" in retried.action
+    first_fit = ledger.plan_fit(**key("r"), spec_hash=HASH)
+    assert (first_fit.attempt, first_fit.charges) == (1, True) and "reservation" in first_fit.action
+    assert [e.status for e in standing(ledger).entries] == ["reserved"]
+    ledger.begin_fit(**key("r"), spec_hash=HASH)
+    refit = ledger.plan_fit(**key("r"), spec_hash=HASH)
+    assert (refit.attempt, refit.epsilon, refit.delta) == (2, 1.0, 1e-6) and "new spent entry" in refit.action
+    assert len(standing(ledger).entries) == 1 and standing(ledger).spent_epsilon == 1.0
+    with pytest.raises(BudgetExceeded):
+        ledger.plan_reserve(**key("big"), epsilon=2.5, delta=1e-6, spec_hash=HASH)
+    with pytest.raises(LedgerError, match="already holds a charge"):
+        ledger.plan_reserve(**key("r"), epsilon=0.5, delta=1e-6, spec_hash=HASH)
 
 
 def test_an_unknown_dataset_fails_closed(ledger):
@@ -223,7 +263,7 @@ def test_nonsense_privacy_parameters_are_refused(ledger, epsilon, delta):
 def test_summary_lists_datasets_and_a_lowered_lifetime_applies_at_once(url):
     with BudgetLedger(create_ledger_engine(url), BUDGETS) as ledger:
         charge(ledger, "r1", 2.0)
-        ledger.mark_spent(**key("r1"), spec_hash=HASH)
+        ledger.begin_fit(**key("r1"), spec_hash=HASH)
     lowered = {**BUDGETS, "census": LifetimeBudget(epsilon=2.5, delta=3e-5)}
     with BudgetLedger(create_ledger_engine(url), lowered) as ledger:
         with pytest.raises(BudgetExceeded, match="lifetime 2.5"):
@@ -274,31 +314,32 @@ def test_concurrent_charges_cannot_overspend(url, runs, epsilon, fit):
         assert len(after.entries) == fit
 
 
-def test_ledger_config_is_validated(tmp_path):
-    path = tmp_path / "ledger.yaml"
-    with pytest.raises(ConfigError, match="cannot read it"):
-        load_budgets(path)
-    for text, problem in [
-        ("datasets: {census: {epsilon: -1, delta: 1e-5}}", "datasets.census.epsilon"),
-        ("datasets: {census: {epsilon: 1, delta: 1.5}}", "datasets.census.delta"),
-        ("datasets: {census: {epsilon: 1}}", "datasets.census.delta"),
-        ("datasets: {Census-1: {epsilon: 1, delta: 1e-5}}", "datasets.Census-1"),
-        ("datasets: {census: {epsilon: 1, delta: 1e-5, extra: 2}}", "datasets.census.extra"),
-        ("budgets: {}", "datasets"),
-        ("datasets: [", "not valid YAML"),
-    ]:
-        path.write_text(text)
-        with pytest.raises(ConfigError, match=problem):
-            load_budgets(path)
-    path.write_text("datasets: {census: {epsilon: 4, delta: 1.0e-5}}")
-    assert load_budgets(path) == {"census": LifetimeBudget(epsilon=4, delta=1e-5)}
+def test_concurrent_refits_of_one_run_are_each_charged(url):
+    barrier = threading.Barrier(4)
+    passed, refused, crashed = [], [], []
+    with BudgetLedger(create_ledger_engine(url), BUDGETS) as ledger:
+        charge(ledger, "r", 1.0)
+        ledger.begin_fit(**key("r"), spec_hash=HASH)
 
+        def refit() -> None:
+            with BudgetLedger(create_ledger_engine(url), BUDGETS) as own:
+                own.summary("census")
+                barrier.wait()
+                try:
+                    passed.append(own.begin_fit(**key("r"), spec_hash=HASH))
+                except BudgetExceeded as exc:
+                    refused.append(exc)
+                except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+                    crashed.append(exc)
 
-def test_the_project_config_covers_the_bundled_datasets():
-    from testsupport import ROOT
-
-    budgets = load_budgets(ROOT / "config" / "ledger.yaml")
-    assert {"adult_income", "heart_disease", "synthea_patients"} <= set(budgets)
+        threads = [threading.Thread(target=refit) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not crashed, crashed
+        assert (sorted(e.attempt for e in passed), len(refused)) == ([2, 3], 2)
+        assert standing(ledger).spent_epsilon == pytest.approx(3.0)
 
 
 def test_open_ledger_defaults_and_overrides(tmp_path, state_dir, monkeypatch):

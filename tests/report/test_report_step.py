@@ -61,6 +61,15 @@ def test_report_and_data_card_are_written_and_self_contained(finished_run):
     card = json.loads((run_dir / "report" / "data_card.json").read_text())
     assert card["rows"] == len(pd.read_parquet(run_dir / "sample" / "synthetic.parquet"))
     assert card["privacy"]["epsilon"] == 2.0 and card["generator"]["name"] == "aim"
+    # What the accountant says was spent, on which mechanisms (the review's finding 13): not only the allowance.
+    train = json.loads((run_dir / "train" / "report.json").read_text())
+    # The generator's account plus the DP release decision's share (basic composition), within the run's 2.0.
+    decision = card["privacy"]["release_decision"]
+    assert decision["epsilon"] == 0.1 and decision["passed"] is True and decision["delta"] == 0.0
+    assert card["privacy"]["epsilon_spent"] == pytest.approx(train["privacy"]["generator"]["epsilon"] + 0.1)
+    assert card["privacy"]["epsilon_spent"] <= 2.0 + 1e-9
+    assert {m["mechanism"] for m in card["privacy"]["mechanisms"]} == {"gaussian", "exponential"}
+    assert "epsilon spent" in card_html
     assert set(card["gates"]) == {"quality_gate", "pii_scan", "validate", "reidentify"}
     assert result["data_card"].endswith("data_card.html")
 
