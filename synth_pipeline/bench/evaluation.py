@@ -137,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
                 report = json.loads(report_path.read_text())
                 timings = ", ".join(f"{k} {v:.1f}s" for k, v in report["timings_s"].items() if k != "total")
                 print(f"{step.__name__}: {outcome} in {wall:.1f}s ({timings}); load {report['load_average'][0]:.2f}")
+                decision = report.get("release_decision")
+                if decision:
+                    print(f"    release decision (DP, epsilon {decision['epsilon']:g}): "
+                          f"{'passed' if decision['passed'] else 'FAILED'}; the figures below advise the steward")
                 for verdict in report["gates"]:
                     value = "n/a" if verdict["value"] is None else f"{verdict['value']:.3f}"
                     print(f"    {'ok  ' if verdict['passed'] else 'FAIL'} {verdict['name']} = {value} "
