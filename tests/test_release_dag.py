@@ -121,8 +121,9 @@ def test_an_approved_seeded_run_is_never_published(airflow_db, project, state_di
     monkeypatch.setenv("SYNTH_PIPELINE_RELEASES", str(project / "releases"))
     monkeypatch.setenv("SYNTH_PIPELINE_CATALOG", str(project / "published"))
     pin_spec(project / "releases" / "heart_disease.yaml")  # seeded; a seed whose run passes every gate
+    bag = _dag_bag()  # before the answering thread: it needs Airflow's ORM set up
     answer = answer_in_background(approve=True, comment="seeded", password=TEST_USERS["steward"])
-    dag_run = _dag_bag().dags["heart_disease"].test()
+    dag_run = bag.dags["heart_disease"].test()
     assert answer.get("decision") == "Approve", answer
     states = _states(dag_run)
     assert dag_run.state == "failed" and states["approve"] == "success" and states["publish"] == "failed", states
