@@ -5,9 +5,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint-specs clean
+.PHONY: install demo test test-fast lint-specs stack-up stack-down stack-status clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt scripts/system_deps.sh
+	@scripts/system_deps.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24" wheel setuptools
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
@@ -23,6 +24,15 @@ test: $(STAMP)  ## every test, slow real-training ones included (CI runs exactly
 
 test-fast: $(STAMP)  ## the quick loop while developing
 	$(PY) -m pytest -m "not slow"
+
+stack-up: $(STAMP)  ## the production topology as local processes: PostgreSQL, Redis, Celery, api-server, ...
+	$(PY) scripts/stack.py up
+
+stack-down:
+	$(PY) scripts/stack.py down
+
+stack-status:
+	$(PY) scripts/stack.py status
 
 lint-specs: $(STAMP)
 	$(VENV)/bin/synth-pipeline validate-spec releases/*.yaml

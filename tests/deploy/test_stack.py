@@ -1,0 +1,261 @@
+"""End to end on the real stack (scripts/stack.py): PostgreSQL metadata, the CeleryExecutor on Redis, the api-server,
+scheduler, dag-processor, triggerer and two Celery workers as separate processes. A release is triggered through the
+REST API, runs every task on a Celery worker, waits in `awaiting_input`, and is published when the steward approves
+with `synth-pipeline approve`; the user who triggered it and the analyst are refused by the real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from publishable import publishable
+from testsupport import ROOT, copy_project
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import stack  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.services]
+PORT = 28180
+CLI = str(Path(sys.executable).parent / "synth-pipeline")
+
+
+@pytest.fixture(scope="module")
+def running_stack(tmp_path_factory, postgres_url):
+    """One stack for the module: a copy of the project (unseeded, publishable specs), brought up and torn down."""
+    root = tmp_path_factory.mktemp("stack")
+    project = copy_project(root)
+    releases = project / "releases"
+    (releases / "adult_income.yaml").unlink()  # not triggered here: one DAG less for the dag-processor to parse
+    (releases / "synthea_patients.yaml").unlink()
+    publishable(releases / "heart_disease.yaml")
+    heart = yaml.safe_load((releases / "heart_disease.yaml").read_text())
+    # A second release over the same people (for two runs at once), and one whose steward never answers in time.
+    for name, approval in (("heart_disease_b", heart["approval"]), ("heart_timeout", {**heart["approval"],
+                                                                                      "timeout_hours": 0.01})):
+        copy = {**heart, "name": name, "approval": approval,
+                "privacy": {**heart["privacy"], "dataset": "heart_disease"}}
+        (releases / f"{name}.yaml").write_text(yaml.safe_dump(copy, sort_keys=False))
+    ledger = yaml.safe_load((project / "config" / "ledger.yaml").read_text())
+    ledger["datasets"]["heart_disease"].update(epsilon=40.0, delta=1e-3)  # room for every run of this module
+    (project / "config" / "ledger.yaml").write_text(yaml.safe_dump(ledger))
+    state = root / "state"
+    record = stack.up(state, project / "releases", PORT)
+    passwords = json.loads((state / "passwords.json").read_text())
+    yield {"record": record, "state": state, "project": project, "passwords": passwords,
+           "url": f"http://127.0.0.1:{PORT}"}
+    stack.down(state)
+    assert not (state / "stack.json").exists()
+    for pid in record["pids"].values():
+        assert not stack._group_alive(pid), f"process group {pid} outlived `down`"
+
+
+def _client(running, user: str) -> httpx.Client:
+    client = httpx.Client(base_url=running["url"], timeout=30)
+    token = client.post("/auth/token", json={"username": user, "password": running["passwords"][user]})
+    token.raise_for_status()
+    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    return client
+
+
+def _wait(condition, *, timeout_s: float, every_s: float = 3.0, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def _cli(running, user: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SYNTH_PIPELINE_AIRFLOW_URL": running["url"], "SYNTH_PIPELINE_STEWARD_USER": user,
+           "SYNTH_PIPELINE_STEWARD_PASSWORD": running["passwords"][user]}
+    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def _trigger(running, dag_id: str) -> str:
+    admin, operator = _client(running, "admin"), _client(running, "operator")
+    _wait(lambda: admin.get(f"/api/v2/dags/{dag_id}").status_code == 200, timeout_s=120, what=f"{dag_id} parsed")
+    admin.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+    response = operator.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None})
+    response.raise_for_status()
+    return response.json()["dag_run_id"]
+
+
+def test_a_release_runs_on_celery_waits_for_the_steward_and_is_published(running_stack):
+    running = running_stack
+    assert all(stack.health(running["state"]).values())
+    run_id = _trigger(running, "heart_disease")
+    admin = _client(running, "admin")
+    runs = f"/api/v2/dags/heart_disease/dagRuns/{run_id}"
+    _awaiting(admin, "heart_disease", run_id)
+
+    # The real server enforces who may answer: the operator triggered the run, the analyst is no steward.
+    for intruder in ("operator", "analyst"):
+        refused = _cli(running, intruder, "approve", run_id, "--comment", "self-approval")
+        assert refused.returncode != 0 and "Airflow refused" in refused.stderr, (intruder, refused.stderr)
+    pending = _cli(running, "steward", "pending")
+    assert pending.returncode == 0 and run_id in pending.stdout and "Release decision" in pending.stdout
+
+    approved = _cli(running, "steward", "approve", run_id, "--comment", "checked on the stack")
+    assert approved.returncode == 0, approved.stderr
+    state = _wait(lambda: admin.get(runs).json()["state"] in ("success", "failed") and admin.get(runs).json()["state"],
+                  timeout_s=300, what="the run to finish")
+    instances = admin.get(f"{runs}/taskInstances").json()["task_instances"]
+    assert state == "success", {ti["task_id"]: ti["state"] for ti in instances}
+
+    # Every task that ran went through a Celery worker of this stack.
+    ran = [ti for ti in instances if ti["state"] == "success" and ti["operator"] != "ApprovalOperator"]
+    assert ran and all(ti["hostname"] and ti["executor"] in (None, "CeleryExecutor") for ti in ran)
+    workers = {stack.WORKERS[0], stack.WORKERS[1]}
+    log_text = "".join((running["state"] / "logs" / f"{worker}.log").read_text(errors="replace") for worker in workers)
+    assert all(ti["task_id"] in log_text for ti in ran if ti["task_id"] != "approve")
+
+    published = running["project"] / "published" / "heart_disease"
+    [version] = [path for path in published.iterdir() if path.is_dir()]
+    manifest = json.loads((version / "manifest.json").read_text())
+    assert manifest["approval"]["by"] == "steward" and manifest["run_id"] == run_id and manifest["seeded"] is False
+    assert yaml.safe_load((running["project"] / "releases" / "heart_disease.yaml").read_text())["name"] == "heart_disease"
+
+
+def _finished(admin: httpx.Client, dag_id: str, run_id: str, *, timeout_s: float) -> str:
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"
+    return _wait(lambda: (state := admin.get(path).json()["state"]) in ("success", "failed") and state,
+                 timeout_s=timeout_s, what=f"{dag_id} {run_id} to finish")
+
+
+def _awaiting(admin: httpx.Client, dag_id: str, run_id: str, *, timeout_s: float = 600) -> None:
+    run = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"
+
+    def awaiting() -> bool:
+        if admin.get(f"{run}/taskInstances/approve").json().get("state") == "awaiting_input":
+            return True
+        if admin.get(run).json()["state"] == "failed":  # no point waiting: say which task failed
+            states = {ti["task_id"]: ti["state"] for ti in admin.get(f"{run}/taskInstances").json()["task_instances"]}
+            raise AssertionError(f"{dag_id} {run_id} failed before its approval: {states}")
+        return False
+
+    _wait(awaiting, timeout_s=timeout_s, what=f"{dag_id} to await the steward")
+
+
+def _versions(running, release: str) -> list[Path]:
+    folder = running["project"] / "published" / release
+    return sorted(path for path in folder.iterdir() if path.is_dir()) if folder.is_dir() else []
+
+
+def _ledger_entries(running, run_id: str) -> list[dict]:
+    listing = subprocess.run([CLI, "budget", "heart_disease", "--json"], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "SYNTH_PIPELINE_LEDGER_URL": stack.environment(
+                                 running["state"], running["project"] / "releases", PORT,
+                                 running["record"]["name"])["SYNTH_PIPELINE_LEDGER_URL"],
+                                  "SYNTH_PIPELINE_LEDGER_CONFIG": str(running["project"] / "config" / "ledger.yaml")})
+    assert listing.returncode == 0, listing.stderr
+    [dataset] = json.loads(listing.stdout)
+    return [entry for entry in dataset["entries"] if entry["run_id"] == run_id]
+
+
+def test_a_rejection_publishes_nothing_and_keeps_the_charge(running_stack):
+    running = running_stack
+    before = _versions(running, "heart_disease")
+    run_id = _trigger(running, "heart_disease")
+    admin = _client(running, "admin")
+    _awaiting(admin, "heart_disease", run_id)
+    rejected = _cli(running, "steward", "reject", run_id, "--comment", "not this one")
+    assert rejected.returncode == 0, rejected.stderr
+    _finished(admin, "heart_disease", run_id, timeout_s=120)
+    states = {ti["task_id"]: ti["state"] for ti in admin.get(
+        f"/api/v2/dags/heart_disease/dagRuns/{run_id}/taskInstances").json()["task_instances"]}
+    assert states["publish"] in ("skipped", "upstream_failed"), states
+    assert _versions(running, "heart_disease") == before
+    assert [entry["status"] for entry in _ledger_entries(running, run_id)] == ["spent"]
+
+
+def test_an_unanswered_approval_is_rejected_by_the_triggerer(running_stack):
+    """36 seconds of approval.timeout_hours: the real triggerer resolves the deferred task with the default, Reject."""
+    running = running_stack
+    run_id = _trigger(running, "heart_timeout")
+    admin = _client(running, "admin")
+    _finished(admin, "heart_timeout", run_id, timeout_s=600)
+    states = {ti["task_id"]: ti["state"] for ti in admin.get(
+        f"/api/v2/dags/heart_timeout/dagRuns/{run_id}/taskInstances").json()["task_instances"]}
+    assert states["approve"] in ("success", "failed") and states["publish"] in ("skipped", "upstream_failed"), states
+    assert _versions(running, "heart_timeout") == []
+    assert [entry["status"] for entry in _ledger_entries(running, run_id)] == ["spent"]
+
+
+def test_two_releases_run_at_once_on_the_two_workers_and_both_publish(running_stack):
+    running = running_stack
+    runs = {dag_id: _trigger(running, dag_id) for dag_id in ("heart_disease", "heart_disease_b")}
+    admin = _client(running, "admin")
+    for dag_id, run_id in runs.items():
+        _awaiting(admin, dag_id, run_id)
+    for dag_id, run_id in runs.items():
+        approved = _cli(running, "steward", "approve", run_id, "--release", dag_id, "--comment", "both")
+        assert approved.returncode == 0, approved.stderr
+    for dag_id, run_id in runs.items():
+        assert _finished(admin, dag_id, run_id, timeout_s=300) == "success"
+        assert [entry["status"] for entry in _ledger_entries(running, run_id)] == ["spent"]
+    # Both runs were in flight at once, and both workers took tasks.
+    details = [admin.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json() for dag_id, run_id in runs.items()]
+    spans = sorted((detail["start_date"], detail["end_date"]) for detail in details)
+    assert spans[1][0] < spans[0][1], spans
+    for worker in stack.WORKERS:
+        log = (running["state"] / "logs" / f"{worker}.log").read_text(errors="replace")
+        assert "received" in log, f"{worker} took no task"
+
+
+def _browser_context(browser, running, user: str):
+    """A browser signed in as `user`: the JWT cookie Airflow's own login sets, from its /auth/token endpoint."""
+    from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+
+    token = httpx.post(f"{running['url']}/auth/token",
+                       json={"username": user, "password": running["passwords"][user]}).json()["access_token"]
+    context = browser.new_context()
+    context.add_cookies([{"name": COOKIE_NAME_JWT_TOKEN, "value": token, "url": running["url"]}])
+    return context
+
+
+def test_the_steward_approves_on_the_release_board_in_a_browser(running_stack, tmp_path):
+    """Playwright with Debian's Chromium on the running stack: the steward sees the pending run on the board, opens
+    its internal report, approves, and finds the new version listed; the analyst sees no approve button."""
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.fail("Debian's chromium is missing: `make install` installs it (scripts/system_deps.sh)")
+    from playwright.sync_api import sync_playwright
+
+    running = running_stack
+    run_id = _trigger(running, "heart_disease")
+    admin = _client(running, "admin")
+    _awaiting(admin, "heart_disease", run_id)
+    board = f"{running['url']}/release-board"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        analyst = _browser_context(browser, running, "analyst").new_page()
+        analyst.goto(f"{board}/pending")
+        assert analyst.get_by_role("button", name="Approve").count() == 0
+
+        steward = _browser_context(browser, running, "steward").new_page()
+        steward.goto(f"{board}/pending")
+        assert run_id in steward.content()
+        steward.get_by_role("link", name="Internal report").first.click()
+        assert "Privacy budget" in steward.content()
+        steward.go_back()
+        steward.screenshot(path=str(tmp_path / "pending.png"), full_page=True)
+        steward.get_by_role("button", name="Approve").first.click()
+        assert _finished(admin, "heart_disease", run_id, timeout_s=300) == "success"
+        steward.goto(f"{board}/releases")
+        [version] = [path.name for path in _versions(running, "heart_disease")
+                     if json.loads((path / "manifest.json").read_text())["run_id"] == run_id]
+        assert version in steward.content()
+        steward.screenshot(path=str(tmp_path / "releases.png"), full_page=True)
+        browser.close()
