@@ -33,9 +33,9 @@ def running_stack(tmp_path_factory, postgres_url):
     root = tmp_path_factory.mktemp("stack")
     project = copy_project(root)
     releases = project / "releases"
-    (releases / "adult_income.yaml").unlink()  # not triggered here: one DAG less for the dag-processor to parse
-    (releases / "synthea_patients.yaml").unlink()
+    (releases / "synthea_patients.yaml").unlink()  # not triggered here: one DAG less for the dag-processor to parse
     publishable(releases / "heart_disease.yaml")
+    publishable(releases / "adult_income.yaml")  # its analyst DAG runs on the release's Asset event
     heart = yaml.safe_load((releases / "heart_disease.yaml").read_text())
     # A second release over the same people (for two runs at once), and one whose steward never answers in time.
     for name, approval in (("heart_disease_b", heart["approval"]), ("heart_timeout", {**heart["approval"],
@@ -47,10 +47,19 @@ def running_stack(tmp_path_factory, postgres_url):
     ledger["datasets"]["heart_disease"].update(epsilon=40.0, delta=1e-3)  # room for every run of this module
     (project / "config" / "ledger.yaml").write_text(yaml.safe_dump(ledger))
     state = root / "state"
-    record = stack.up(state, project / "releases", PORT)
+    analyst_output = root / "analyst"
+    previous = os.environ.get("SYNTH_PIPELINE_ANALYST_OUTPUT")
+    os.environ["SYNTH_PIPELINE_ANALYST_OUTPUT"] = str(analyst_output)  # the stack's processes inherit it
+    try:
+        record = stack.up(state, project / "releases", PORT)
+    finally:
+        if previous is None:
+            os.environ.pop("SYNTH_PIPELINE_ANALYST_OUTPUT")
+        else:
+            os.environ["SYNTH_PIPELINE_ANALYST_OUTPUT"] = previous
     passwords = json.loads((state / "passwords.json").read_text())
     yield {"record": record, "state": state, "project": project, "passwords": passwords,
-           "url": f"http://127.0.0.1:{PORT}"}
+           "url": f"http://127.0.0.1:{PORT}", "analyst_output": analyst_output}
     stack.down(state)
     assert not (state / "stack.json").exists()
     for pid in record["pids"].values():
@@ -259,3 +268,29 @@ def test_the_steward_approves_on_the_release_board_in_a_browser(running_stack, t
         assert version in steward.content()
         steward.screenshot(path=str(tmp_path / "releases.png"), full_page=True)
         browser.close()
+
+
+def test_the_analyst_dag_runs_on_the_release_asset_event_and_reads_the_new_version(running_stack):
+    """The scheduler turns the publish task's Asset event into a run of the analyst's DAG, which loads the version
+    the event names through the catalog (checksums verified)."""
+    running = running_stack
+    admin = _client(running, "admin")
+    analyst_dag = "analyst_adult_income_by_education"
+    _wait(lambda: admin.get(f"/api/v2/dags/{analyst_dag}").status_code == 200, timeout_s=120, what="the analyst DAG")
+    admin.patch(f"/api/v2/dags/{analyst_dag}", json={"is_paused": False}).raise_for_status()
+    run_id = _trigger(running, "adult_income")
+    _awaiting(admin, "adult_income", run_id, timeout_s=900)
+    approved = _cli(running, "steward", "approve", run_id, "--release", "adult_income", "--comment", "for analysts")
+    assert approved.returncode == 0, approved.stderr
+    assert _finished(admin, "adult_income", run_id, timeout_s=300) == "success"
+    [version] = [path.name for path in _versions(running, "adult_income")]
+
+    def analyst_run() -> dict | None:
+        runs = admin.get(f"/api/v2/dags/{analyst_dag}/dagRuns").json()["dag_runs"]
+        done = [run for run in runs if run["state"] in ("success", "failed")]
+        return done[0] if done else None
+
+    run = _wait(analyst_run, timeout_s=300, what="the analyst DAG's run")
+    assert run["state"] == "success" and run["run_type"] == "asset_triggered", run
+    [output] = running["analyst_output"].glob("adult_income_income_by_education_*.csv")
+    assert output.name == f"adult_income_income_by_education_{version}.csv"
