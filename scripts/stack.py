@@ -92,9 +92,7 @@ def _secrets(state: Path) -> dict:
 def environment(state: Path, releases: Path, port: int, name: str) -> dict[str, str]:
     """What every service gets: docker-compose.yml's shared environment, with local addresses."""
     made = _secrets(state)
-    passwords = state / "passwords.json"
-    passwords.write_text(json.dumps(made["passwords"], indent=2))
-    passwords.chmod(0o600)
+    passwords = state / "passwords.json"  # written once, by `up`
     databases = _databases(name)
     database = f"{POSTGRES}/{databases['airflow']}"
     return {
@@ -183,6 +181,9 @@ def up(state: Path, releases: Path, port: int) -> dict:
     _recreate_databases(name)
     _flush_redis()
     env = environment(state, releases.resolve(), port, name)
+    passwords = state / "passwords.json"
+    passwords.write_text(json.dumps(_secrets(state)["passwords"], indent=2))
+    passwords.chmod(0o600)
     subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     pids = {}
     for service, (command, extra) in _services(port).items():

@@ -116,8 +116,7 @@ def test_a_release_runs_on_celery_waits_for_the_steward_and_is_published(running
 
     approved = _cli(running, "steward", "approve", run_id, "--comment", "checked on the stack")
     assert approved.returncode == 0, approved.stderr
-    state = _wait(lambda: admin.get(runs).json()["state"] in ("success", "failed") and admin.get(runs).json()["state"],
-                  timeout_s=300, what="the run to finish")
+    state = _finished(admin, "heart_disease", run_id, timeout_s=300)
     instances = admin.get(f"{runs}/taskInstances").json()["task_instances"]
     assert state == "success", {ti["task_id"]: ti["state"] for ti in instances}
 
