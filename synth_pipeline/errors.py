@@ -101,3 +101,8 @@ class DomainError(PipelineError):
 
 class GatesFailed(PipelineError):
     """A run's report is written, but one of its gates failed: the run ends failed and nothing is published."""
+
+
+class PathNotAllowed(PipelineError):
+    """A path a spec names (source, suite, recognizer file, publication folder) resolves, symlinks followed, outside
+    the folders the operator allows for it (`synth_pipeline.paths`). Nothing was read or written."""
