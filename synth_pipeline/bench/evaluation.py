@@ -115,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         for case in args.cases:
             synthetic, real_train, real_holdout = _case(case, train, holdout, schema, rng)
             run_dir = Path(scratch) / "runs" / case
-            for folder in ("sample", "split"):
+            for folder in ("sample", "split", "train"):
                 (run_dir / folder).mkdir(parents=True)
+            # Each case is a fit of its own: `validate` draws one release decision per train report.
+            (run_dir / "train" / "report.json").write_text(json.dumps({"case": case}))
             synthetic.to_parquet(run_dir / "sample" / "synthetic.parquet", index=False)
             real_train.to_parquet(run_dir / "split" / "train.parquet", index=False)
             real_holdout.to_parquet(run_dir / "split" / "holdout.parquet", index=False)

@@ -53,6 +53,11 @@ class ReleaseDecision:
     epsilon: float
     gates: tuple[dict, ...]  # name, limit, direction, sensitivity: public
 
+    @classmethod
+    def from_dict(cls, document: dict) -> ReleaseDecision:
+        return cls(passed=bool(document["passed"]), epsilon=float(document["epsilon"]),
+                   gates=tuple(document["gates"]))
+
     def to_dict(self) -> dict:
         """Public: the verdict (a DP output) and the mechanism's parameters; never a figure or a margin."""
         return {"passed": self.passed, "mechanism": MECHANISM, "epsilon": self.epsilon, "delta": 0.0,

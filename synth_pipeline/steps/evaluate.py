@@ -20,6 +20,7 @@ step: an error publishes nothing. Errors, logs and XCom carry names, verdicts an
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import traceback
@@ -35,13 +36,14 @@ from synth_pipeline.errors import GatesFailed, PipelineError, UtilityTooLow, Val
 from synth_pipeline.evaluate import gates
 from synth_pipeline.evaluate.encoding import MixedEncoder
 from synth_pipeline.privacy.contributions import max_rows_per_unit, training_floor
-from synth_pipeline.privacy.decision import noisy_threshold_decision
+from synth_pipeline.privacy.decision import ReleaseDecision, noisy_threshold_decision
 from synth_pipeline.release_schema import modelled_columns
-from synth_pipeline.runs import step_input, step_output, write_json
+from synth_pipeline.runs import read_json, step_input, step_output, write_json
 from synth_pipeline.spec import load_spec
 
 REPORT = "report.json"
 DISTRIBUTIONS = "distributions.json"
+DECISION = "release_decision.json"
 UNDER_REPRESENTED = 0.5  # a category is under-represented below half its real share
 TAIL = 0.01  # tails: below the real 1st and above the real 99th percentile
 MIN_GROUP_ROWS = 10  # real query answers over fewer rows are suppressed
@@ -151,11 +153,27 @@ def _document(loaded, passed: bool, checks: _Checks, started: float, **sections)
             "load_average": list(os.getloadavg()), "seeded": generator is not None and generator.seed is not None}
 
 
-def _release_decision(spec, utility: dict, *, rows_floor: int, seed: int | None):
-    """The automatic go/no-go: epsilon-DP, on the gated TVDs (each moves by at most max_rows / floor per person)."""
+def _release_decision(run_dir: Path, spec, utility: dict, *, rows_floor: int, seed: int | None) -> ReleaseDecision:
+    """The automatic go/no-go: epsilon-DP, on the gated TVDs (each moves by at most max_rows / floor per person).
+
+    Drawn once per fit: the budget plan charges one decision, so a re-run of `validate` (an Airflow retry or clear)
+    reuses the verdict stored beside the step folders instead of querying the data again. Otherwise clearing the
+    task until it passes would be repeated, uncharged noisy tests on the same data. A new fit (charged anew by the
+    ledger) has a new train report, so it gets a decision of its own.
+    """
+    fit = hashlib.sha256((step_input(run_dir, "train") / REPORT).read_bytes()).hexdigest()
+    stored = run_dir / DECISION
+    if stored.is_file():
+        document = read_json(stored)
+        if document.get("fit") == fit:
+            return ReleaseDecision.from_dict(document["decision"])
     sensitivity = max_rows_per_unit(spec.privacy_unit) / rows_floor
     figures = gates.decision_figures(utility, spec.gates.utility, sensitivity=sensitivity)
-    return noisy_threshold_decision(figures, epsilon=spec.privacy.release_decision_epsilon, rng=_rng(seed, 3))
+    decision = noisy_threshold_decision(figures, epsilon=spec.privacy.release_decision_epsilon, rng=_rng(seed, 3))
+    pending = stored.with_name(f".{DECISION}.pending")
+    write_json(pending, {"fit": fit, "decision": decision.to_dict()})
+    os.replace(pending, stored)  # stored before any output can depend on it
+    return decision
 
 
 def run_validate(spec_path: str | Path, run_dir: Path) -> dict:
@@ -183,12 +201,17 @@ def run_validate(spec_path: str | Path, run_dir: Path) -> dict:
             utility, distributions = _utility(checks, train, synthetic, holdout, released, spec.evaluation, rng,
                                               rows_floor=rows_floor)
             write_json(out / DISTRIBUTIONS, distributions)
-        decision = _release_decision(spec, utility, rows_floor=rows_floor, seed=seed)
+        # Only on complete figures: a run whose checks failed to run fails anyway, and a re-run after a passing
+        # error must not find a verdict drawn on missing figures.
+        decision = (_release_decision(run_dir, spec, utility, rows_floor=rows_floor, seed=seed)
+                    if columns_present and not checks.errors else None)
         advice = gates.utility_verdicts(utility, spec.gates.utility)  # unnoised: the steward's, never automatic
-        passed = valid and columns_present and decision.passed and not checks.errors
+        passed = valid and decision is not None and decision.passed
         document = _document(
-            loaded, passed, checks, started, verdicts={"validation": valid, "release_decision": decision.passed},
-            release_decision=decision.to_dict(), validation=report if isinstance(report, dict) else report.to_dict(),
+            loaded, passed, checks, started,
+            verdicts={"validation": valid, "release_decision": decision.passed if decision else None},
+            release_decision=decision.to_dict() if decision else None,
+            validation=report if isinstance(report, dict) else report.to_dict(),
             utility=utility, gates=[verdict.to_dict() for verdict in advice],
             advisory_failed=[verdict.name for verdict in gates.failures(advice)],
             distributions=DISTRIBUTIONS if columns_present else None)
@@ -199,6 +222,9 @@ def run_validate(spec_path: str | Path, run_dir: Path) -> dict:
                                else "the validation check raised " + report["error"])
     if checks.errors:
         raise GatesFailed(f"synthetic table of {spec.name!r}: checks failed to run" + checks.describe_errors())
+    if decision is None:
+        raise GatesFailed(f"synthetic table of {spec.name!r}: a released column is missing, so the release decision "
+                          "was not drawn")
     if not decision.passed:
         raise UtilityTooLow(
             f"synthetic table of {spec.name!r}: the release decision (a noisy threshold test at epsilon "

@@ -135,6 +135,8 @@ def write_run(run_dir: Path, synthetic: pd.DataFrame, train: pd.DataFrame, holdo
     """The partitions `validate` and `reidentify` read, as the sample and split steps leave them."""
     (run_dir / "sample").mkdir(parents=True)
     (run_dir / "split").mkdir()
+    (run_dir / "train").mkdir()  # `validate` keys its one release decision to the fit's report
+    (run_dir / "train" / "report.json").write_text('{"fit": "' + run_dir.name + '"}')
     synthetic.to_parquet(run_dir / "sample" / "synthetic.parquet", index=False)
     train.to_parquet(run_dir / "split" / "train.parquet", index=False)
     holdout.to_parquet(run_dir / "split" / "holdout.parquet", index=False)

@@ -141,3 +141,35 @@ def test_a_check_that_raises_fails_the_step_without_its_message(eval_project, re
     report = _report(run_dir, "validate")
     assert report["passed"] is False and report["utility"]["association"] == {"error": report["errors"]["association"]}
     assert "SECRET-VALUE" not in str(raised.value) + json.dumps(report)
+
+
+def test_the_release_decision_is_drawn_once_per_fit(eval_project, real_tables, make_run, draw):
+    """A cleared or retried `validate` reuses the stored verdict: drawing again until it passes would be repeated,
+    uncharged noisy tests on the same data. A new fit (a new train report, charged anew) draws afresh."""
+    train, holdout = real_tables
+    run_dir = make_run(draw["population"](1600, np.random.default_rng(99)), train, holdout)
+    assert run_validate(eval_project, run_dir)["release_decision"]["passed"]
+    stored = json.loads((run_dir / "release_decision.json").read_text())
+    assert stored["decision"]["passed"] is True
+    # Whatever a fresh draw would say, a re-run answers with the stored verdict.
+    stored["decision"]["passed"] = False
+    (run_dir / "release_decision.json").write_text(json.dumps(stored))
+    with pytest.raises(UtilityTooLow, match="release decision"):
+        run_validate(eval_project, run_dir)
+    assert _report(run_dir, "validate")["verdicts"]["release_decision"] is False
+    (run_dir / "train" / "report.json").write_text('{"fit": "a new fit"}')
+    assert run_validate(eval_project, run_dir)["release_decision"]["passed"]
+    assert json.loads((run_dir / "release_decision.json").read_text())["fit"] != stored["fit"]
+
+
+def test_no_release_decision_is_drawn_when_a_check_fails_to_run(eval_project, real_tables, make_run, draw,
+                                                                  monkeypatch):
+    from synth_pipeline.evaluate import association
+
+    monkeypatch.setattr(association, "association_difference", lambda *args, **kwargs: 1 / 0)
+    train, holdout = real_tables
+    run_dir = make_run(draw["population"](1600, np.random.default_rng(12)), train, holdout)
+    with pytest.raises(GatesFailed):
+        run_validate(eval_project, run_dir)
+    assert not (run_dir / "release_decision.json").exists()
+    assert _report(run_dir, "validate")["release_decision"] is None
