@@ -171,7 +171,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def up(state: Path, releases: Path, port: int) -> dict:
+def _start(state: Path, service: str, env: dict[str, str], port: int) -> int:
+    command, extra = _services(port)[service]
+    log = open(state / "logs" / f"{service}.log", "ab")  # noqa: SIM115 - the child owns it from here
+    process = subprocess.Popen(command, env={**env, **extra}, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True, cwd=state)
+    return process.pid
+
+
+def up(state: Path, releases: Path, port: int, *, airflow_config: dict[str, str] | None = None) -> dict:
+    """Start the stack; `airflow_config` adds AIRFLOW__SECTION__KEY settings (the tests shorten timeouts)."""
     state = state.resolve()
     if (state / "stack.json").is_file():
         raise SystemExit(f"a stack is already recorded in {state / 'stack.json'}: run `down` first")
@@ -180,19 +189,15 @@ def up(state: Path, releases: Path, port: int) -> dict:
     started = time.monotonic()
     _recreate_databases(name)
     _flush_redis()
-    env = environment(state, releases.resolve(), port, name)
+    env = {**environment(state, releases.resolve(), port, name), **(airflow_config or {})}
     passwords = state / "passwords.json"
     passwords.write_text(json.dumps(_secrets(state)["passwords"], indent=2))
     passwords.chmod(0o600)
     subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-    pids = {}
-    for service, (command, extra) in _services(port).items():
-        log = open(state / "logs" / f"{service}.log", "ab")  # noqa: SIM115 - the child owns it from here
-        process = subprocess.Popen(command, env={**env, **extra}, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True, cwd=state)
-        pids[service] = process.pid
+    pids = {service: _start(state, service, env, port) for service in _services(port)}
     record = {"name": name, "port": port, "releases": str(releases.resolve()), "pids": pids,
-              "ui": f"http://127.0.0.1:{port}/", "passwords": str(state / "passwords.json")}
+              "ui": f"http://127.0.0.1:{port}/", "passwords": str(state / "passwords.json"),
+              "airflow_config": airflow_config or {}}
     (state / "stack.json").write_text(json.dumps(record, indent=2))
     deadline = time.monotonic() + HEALTHY_WITHIN_S
     while True:
@@ -207,6 +212,20 @@ def up(state: Path, releases: Path, port: int) -> dict:
     record["healthy_after_s"] = round(time.monotonic() - started, 1)
     (state / "stack.json").write_text(json.dumps(record, indent=2))
     return record
+
+
+def restart(state: Path, service: str) -> int:
+    """Start one service again (after it died or was killed) with the stack's environment; returns its pid."""
+    state = state.resolve()
+    record = json.loads((state / "stack.json").read_text())
+    pid = record["pids"][service]
+    if _group_alive(pid):
+        raise SystemExit(f"{service} is still running (process group {pid})")
+    env = {**environment(state, Path(record["releases"]), record["port"], record["name"]),
+           **record.get("airflow_config", {})}
+    record["pids"][service] = _start(state, service, env, record["port"])
+    (state / "stack.json").write_text(json.dumps(record, indent=2))
+    return record["pids"][service]
 
 
 def down(state: Path) -> None:

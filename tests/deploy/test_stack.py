@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 import yaml
 
 from publishable import publishable
+from synth_pipeline.runs import read_json, run_folder
 from testsupport import ROOT, copy_project
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -24,6 +29,8 @@ import stack  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 PORT = 28180
+HEARTBEAT_S = 60
+SNAPSHOT_ROWS = {-1: 290, 0: 303, 1: 280}  # Cleveland rows in yesterday's, today's and tomorrow's snapshot
 CLI = str(Path(sys.executable).parent / "synth-pipeline")
 
 
@@ -43,6 +50,7 @@ def running_stack(tmp_path_factory, postgres_url):
         copy = {**heart, "name": name, "approval": approval,
                 "privacy": {**heart["privacy"], "dataset": "heart_disease"}}
         (releases / f"{name}.yaml").write_text(yaml.safe_dump(copy, sort_keys=False))
+    _scheduled_release(project, heart)
     ledger = yaml.safe_load((project / "config" / "ledger.yaml").read_text())
     ledger["datasets"]["heart_disease"].update(epsilon=40.0, delta=1e-3)  # room for every run of this module
     (project / "config" / "ledger.yaml").write_text(yaml.safe_dump(ledger))
@@ -51,7 +59,9 @@ def running_stack(tmp_path_factory, postgres_url):
     previous = os.environ.get("SYNTH_PIPELINE_ANALYST_OUTPUT")
     os.environ["SYNTH_PIPELINE_ANALYST_OUTPUT"] = str(analyst_output)  # the stack's processes inherit it
     try:
-        record = stack.up(state, project / "releases", PORT)
+        # A killed worker's task is failed once its heartbeats stop for this long (Airflow's default is 5 minutes).
+        record = stack.up(state, project / "releases", PORT,
+                          airflow_config={"AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_S)})
     finally:
         if previous is None:
             os.environ.pop("SYNTH_PIPELINE_ANALYST_OUTPUT")
@@ -60,10 +70,28 @@ def running_stack(tmp_path_factory, postgres_url):
     passwords = json.loads((state / "passwords.json").read_text())
     yield {"record": record, "state": state, "project": project, "passwords": passwords,
            "url": f"http://127.0.0.1:{PORT}", "analyst_output": analyst_output}
+    pids = json.loads((state / "stack.json").read_text())["pids"]  # a restarted worker has a new one
     stack.down(state)
     assert not (state / "stack.json").exists()
-    for pid in record["pids"].values():
+    for pid in {**record["pids"], **pids}.values():
         assert not stack._group_alive(pid), f"process group {pid} outlived `down`"
+
+
+def _scheduled_release(project: Path, heart: dict) -> None:
+    """heart_scheduled: every minute, each run reads the snapshot of its data interval's day, data/heart_snapshots/{ds}/.
+    Three days of snapshots, told apart by how many Cleveland rows each holds. It stops after the PII scan (no
+    generator): what is under test is the scheduler's run and its data interval, not training."""
+    today = datetime.now(timezone.utc).date()
+    for offset in (-1, 0, 1):
+        day = project / "data" / "heart_snapshots" / (today + timedelta(days=offset)).isoformat()
+        shutil.copytree(project / "data" / "heart_disease", day)
+        cleveland = (day / "processed.cleveland.data").read_text().splitlines(keepends=True)
+        (day / "processed.cleveland.data").write_text("".join(cleveland[:SNAPSHOT_ROWS[offset]]))
+    sources = {name: {**source, "path": source["path"].replace("data/heart_disease/", "data/heart_snapshots/{ds}/")}
+               for name, source in heart["sources"].items()}
+    document = {**heart, "name": "heart_scheduled", "schedule": "* * * * *", "sources": sources}
+    document.pop("generator")
+    (project / "releases" / "heart_scheduled.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 def _client(running, user: str) -> httpx.Client:
@@ -293,3 +321,93 @@ def test_the_analyst_dag_runs_on_the_release_asset_event_and_reads_the_new_versi
     assert run["state"] == "success" and run["run_type"] == "asset_triggered", run
     [output] = running["analyst_output"].glob("adult_income_income_by_education_*.csv")
     assert output.name == f"adult_income_income_by_education_{version}.csv"
+
+
+def test_a_scheduled_spec_gets_its_run_from_the_scheduler_and_reads_its_own_snapshot(running_stack):
+    """The scheduler (not a trigger) creates the run with its data interval; `{ds}` in the source paths picks that
+    day's snapshot, as the extract report in the run folder shows by its Cleveland row count."""
+    running = running_stack
+    admin = _client(running, "admin")
+    dag_id = "heart_scheduled"
+    _wait(lambda: admin.get(f"/api/v2/dags/{dag_id}").status_code == 200, timeout_s=120, what=f"{dag_id} parsed")
+    admin.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+    def first_scheduled_run() -> dict | None:
+        runs = admin.get(f"/api/v2/dags/{dag_id}/dagRuns").json()["dag_runs"]
+        done = [run for run in runs if run["run_type"] == "scheduled" and run["state"] in ("success", "failed")]
+        return done[0] if done else None
+
+    try:
+        run = _wait(first_scheduled_run, timeout_s=300, what=f"a scheduled run of {dag_id}")
+    finally:
+        admin.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": True}).raise_for_status()
+    assert run["state"] == "success", run
+    day = datetime.fromisoformat(run["data_interval_start"]).date()
+    offset = (day - datetime.now(timezone.utc).date()).days
+    assert offset in SNAPSHOT_ROWS, run["data_interval_start"]
+    extract = read_json(run_folder(running["state"] / "pipeline", dag_id, run["dag_run_id"]) / "extract" / "report.json")
+    assert extract["rows"]["cleveland"] == SNAPSHOT_ROWS[offset]
+
+
+def _worker_running(running, pid: int) -> str | None:
+    """Which of the stack's Celery workers runs the process `pid` (a task), if any."""
+    workers = {pid: name for name, pid in json.loads((running["state"] / "stack.json").read_text())["pids"].items()
+               if name in stack.WORKERS}
+    try:
+        return next((workers[parent.pid] for parent in psutil.Process(pid).parents() if parent.pid in workers), None)
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _kill_worker(running, worker: str) -> None:
+    """SIGKILL the worker and every process under it, as an OOM kill or a lost machine would: no cleanup runs."""
+    leader = psutil.Process(json.loads((running["state"] / "stack.json").read_text())["pids"][worker])
+    for process in [leader, *leader.children(recursive=True)]:
+        try:
+            process.send_signal(signal.SIGKILL)
+        except psutil.NoSuchProcess:
+            pass
+
+
+def test_a_worker_killed_mid_task_then_a_clear_completes_the_run_without_a_second_charge(running_stack):
+    """A worker is SIGKILLed while it runs a task after training. The scheduler fails the task when its heartbeats
+    stop; nothing is published. The operator restarts the worker and clears the failed task with its downstream
+    tasks: the run completes, publishes one version, and the ledger holds the one charge it made before the kill.
+    (A cleared `train` is another fit, and is charged again by design: see the README.)"""
+    running = running_stack
+    dag_id = "heart_disease_b"
+    run_id = _trigger(running, dag_id)
+    admin = _client(running, "admin")
+    run_path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"
+
+    def a_check_running_on_a_worker() -> tuple[dict, str] | None:
+        for ti in admin.get(f"{run_path}/taskInstances").json()["task_instances"]:
+            if ti["task_id"] in ("sample", "validate", "reidentify", "report") and ti["state"] == "running" \
+                    and ti.get("pid") and (worker := _worker_running(running, ti["pid"])):
+                return ti, worker
+        assert admin.get(run_path).json()["state"] == "running", "the run ended before a task could be killed"
+        return None
+
+    ti, worker = _wait(a_check_running_on_a_worker, timeout_s=600, every_s=0.5, what="a task after training")
+    _kill_worker(running, worker)
+    assert _finished(admin, dag_id, run_id, timeout_s=HEARTBEAT_S + 240) == "failed"
+    states = {t["task_id"]: t["state"] for t in admin.get(f"{run_path}/taskInstances").json()["task_instances"]}
+    assert states[ti["task_id"]] == "failed" and states["publish"] in ("upstream_failed", None), states
+    assert not [path for path in _versions(running, dag_id)
+                if json.loads((path / "manifest.json").read_text())["run_id"] == run_id]
+    assert [entry["status"] for entry in _ledger_entries(running, run_id)] == ["spent"]
+
+    stack.restart(running["state"], worker)
+    _wait(lambda: stack.health(running["state"])[worker], timeout_s=120, what=f"{worker} back")
+    failed = [task for task, state in states.items() if state == "failed"]
+    admin.post(f"/api/v2/dags/{dag_id}/clearTaskInstances", json={
+        "dry_run": False, "dag_run_id": run_id, "task_ids": failed, "include_downstream": True,
+        "only_failed": False, "reset_dag_runs": True}).raise_for_status()
+    _awaiting(admin, dag_id, run_id)
+    approved = _cli(running, "steward", "approve", run_id, "--release", dag_id, "--comment", "after the clear")
+    assert approved.returncode == 0, approved.stderr
+    assert _finished(admin, dag_id, run_id, timeout_s=300) == "success"
+    published = [path for path in _versions(running, dag_id)
+                 if json.loads((path / "manifest.json").read_text())["run_id"] == run_id]
+    assert len(published) == 1
+    assert [entry["status"] for entry in _ledger_entries(running, run_id)] == ["spent"]
