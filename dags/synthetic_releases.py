@@ -54,11 +54,29 @@ def _connection_secret(conn_id: str) -> str:
 
 
 def _publish_destination(spec, project_root: Path):
-    """Airflow's ObjectStoragePath: a local folder by default, object storage (with its Connection) in production."""
+    """Airflow's ObjectStoragePath: a local folder by default, object storage (with its Connection) in production.
+    Only where the operator allows (`publish_location`: PathNotAllowed otherwise, before anything is written)."""
     from airflow.sdk import ObjectStoragePath
 
-    uri = spec.publish.uri if "://" in spec.publish.uri else f"file://{project_root / spec.publish.uri}"
+    from synth_pipeline.steps.release import publish_location
+
+    location = publish_location(spec.publish.uri, project_root)
+    uri = location if "://" in location else f"file://{location}"
     return ObjectStoragePath(uri, conn_id=spec.publish.conn_id)
+
+
+def _signing_key() -> str | None:
+    """The operator's release signing key: the Connection's password; None when the Connection is not defined (the
+    library then reads $SYNTH_PIPELINE_SIGNING_KEY, and refuses to publish without a key)."""
+    from airflow.sdk import Connection
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from synth_pipeline.signing import SIGNING_CONN_ID
+
+    try:
+        return Connection.get(SIGNING_CONN_ID).password or None
+    except AirflowNotFoundException:
+        return None
 
 
 def _step(spec_path: Path, release: str, step: str, *, trigger_rule: str = "all_success", **options):
@@ -103,7 +121,7 @@ def _approval_and_publication(spec, spec_path: Path, after):
         result = run_publish(
             str(spec_path), _run_dir(spec_path, spec.name),
             run_id=context["run_id"], run_started=dag_run.run_after, approval_response=approval,
-            triggered_by=dag_run.triggering_user_name, destination=destination,
+            triggered_by=dag_run.triggering_user_name, destination=destination, signing_key=_signing_key(),
         )
         # Consumers find the release from the event alone: the destination (with its scheme) and the version.
         context["outlet_events"][asset].extra = {"version": result["version"], "location": str(destination)}
@@ -171,8 +189,12 @@ def _build_all() -> None:
             globals()[f"release_{spec_path.stem}"] = build_release_dag(spec_path)
         except SpecError as exc:
             # One broken spec must not take every other release's DAG down with it; it gets no DAG (fails closed)
-            # and `synth-pipeline validate-spec` reports the same problem.
-            log.error("release spec skipped: %s", exc)
+            # and `synth-pipeline validate-spec` reports the same problem. The loader bounds its own cost (size,
+            # nesting, aliases: synth_pipeline.spec.limits), so a hostile file cannot use up the import timeout.
+            log.error("release spec %s skipped: %s", spec_path.name, exc)
+        except Exception as exc:  # noqa: BLE001 - whatever else one spec's DAG raises, the others must still load
+            log.error("release spec %s skipped: building its DAG failed with %s", spec_path.name, type(exc).__name__,
+                      exc_info=True)
 
 
 _build_all()

@@ -7,7 +7,9 @@ import argparse
 import importlib
 import inspect
 import json
+import os
 import sys
+import traceback
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,7 +18,8 @@ from synth_pipeline.errors import PipelineError, SpecError
 # Subcommands that live beside the code they drive: each module has `register(commands)` and imports nothing heavy
 # at module level, so `synth-pipeline --help` stays fast.
 COMMAND_MODULES: tuple[str, ...] = ("synth_pipeline.privacy.cli", "synth_pipeline.pii.cli",
-                                    "synth_pipeline.bench.generators", "synth_pipeline.evaluate.cli")
+                                    "synth_pipeline.bench.generators", "synth_pipeline.evaluate.cli",
+                                    "synth_pipeline.signing")
 
 
 def _validate_spec(args: argparse.Namespace) -> int:
@@ -154,20 +157,26 @@ def _releases(args: argparse.Namespace) -> int:
     from synth_pipeline import catalog
 
     if args.action == "list":
-        found = catalog.list_releases(args.location)
-        if not found:
+        listing = catalog.scan(args.location)
+        if not listing.releases and not listing.broken:
             print(f"no releases published at {catalog.default_store(args.location).root}")
-        for info in found:
+        for info in listing.releases:
             marker = "*" if info.is_latest else " "
             print(f"{marker} {info.release:<20} {info.version:<28} rows={info.rows}  epsilon={info.epsilon}  "
                   f"expires {info.expires_at[:10]}  purpose: {info.purpose}")
+        for broken in listing.broken:
+            print(f"! {broken.release!r:<20} {broken.version or '-':<28} BROKEN {broken.error}: {broken.reason}")
+        if listing.broken:
+            # The others are listed above; the exit code says that the catalog holds something nobody vouches for.
+            print(f"error: {len(listing.broken)} release version(s) cannot be vouched for (marked !)", file=sys.stderr)
+            return 2
         return 0
     if not args.release:
         raise PipelineError(f"releases {args.action} needs a release name")
     manifest = catalog.verify(args.release, args.version, location=args.location)
     if args.action == "verify":
-        print(f"OK {args.release} {manifest['version']}: {len(manifest['files'])} files match their SHA-256; "
-              f"expires {manifest['expires_at'][:10]}")
+        print(f"OK {args.release} {manifest['version']}: signed by the publisher's key, {len(manifest['files'])} "
+              f"files match their SHA-256; expires {manifest['expires_at'][:10]}")
     else:
         print(json.dumps(manifest, indent=2, sort_keys=True))
     return 0
@@ -217,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         steward_options(answer)
         answer.set_defaults(handler=lambda args, approve=approve: _answer(args, approve))
 
-    releases = commands.add_parser("releases", help="list, show or verify published releases")
+    releases = commands.add_parser("releases", help="list, show or verify published releases (signatures checked "
+                                                    "with $SYNTH_PIPELINE_RELEASE_PUBLIC_KEY); list exits 2 when "
+                                                    "some release is broken, after listing the others")
     releases.add_argument("action", choices=("list", "show", "verify"))
     releases.add_argument("release", nargs="?")
     releases.add_argument("--version", default="latest")
@@ -228,16 +239,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Exit codes (the README's table): argparse itself exits 2 on a usage error.
+EXIT_INVALID_SPEC, EXIT_PIPELINE_ERROR, EXIT_INTERNAL_ERROR = 1, 2, 3
+DEBUG_ENV = "SYNTH_PIPELINE_DEBUG"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except SpecError as exc:
         print(exc, file=sys.stderr)
-        return 1
+        return EXIT_INVALID_SPEC
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_PIPELINE_ERROR
+    except Exception as exc:  # noqa: BLE001 - the one place an unexpected crash becomes exit code 3
+        # Only the type: an unexpected exception's message and traceback may hold data values (a pandas error
+        # quoting a cell), and this output reaches whoever runs the command and the task logs.
+        if os.environ.get(DEBUG_ENV) == "1":
+            traceback.print_exc()
+        print(f"internal error: {type(exc).__name__} (a bug in synth_pipeline; rerun with {DEBUG_ENV}=1 for the "
+              "traceback, which may show data values)", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -36,6 +36,40 @@ def test_pipeline_errors_exit_2_with_the_reason(project, state_dir, capsys):
     assert "run the 'extract' step of this run first" in capsys.readouterr().err
 
 
+def test_an_invalid_spec_exits_1_from_any_command(project, state_dir, capsys):
+    spec = project / "releases" / "heart_disease.yaml"
+    spec.write_text(spec.read_text().replace("epsilon: 2.0", "epsilon: .inf"))
+    assert cli(["run-step", "extract", str(spec), "--run-id", "dev3"]) == 1
+    assert capsys.readouterr().err.strip() == f"{spec}: privacy.epsilon: input should be a finite number, got inf"
+
+
+CANARY = "Quillfeather-Canary-5521"
+
+
+@pytest.mark.parametrize("debug", [None, "1"], ids=["default", "debug"])
+def test_an_unexpected_crash_exits_3_with_its_type_only(project, state_dir, capsys, monkeypatch, debug):
+    """The README's code 3. The message names the exception's type, never its text: that may quote a data value."""
+    from synth_pipeline import steps
+
+    def crash(*_args, **_kwargs):
+        raise KeyError(CANARY)
+
+    monkeypatch.setattr(steps, "run_extract", crash)
+    if debug:
+        monkeypatch.setenv("SYNTH_PIPELINE_DEBUG", debug)
+    else:
+        monkeypatch.delenv("SYNTH_PIPELINE_DEBUG", raising=False)
+    spec = project / "releases" / "heart_disease.yaml"
+    assert cli(["run-step", "extract", str(spec), "--run-id", "dev4"]) == 3
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith("internal error: KeyError (a bug in synth_pipeline; rerun with "
+                                           "SYNTH_PIPELINE_DEBUG=1")
+    if debug:
+        assert "Traceback (most recent call last)" in err and CANARY in err
+    else:
+        assert len(err.splitlines()) == 1 and CANARY not in err and "Traceback" not in err
+
+
 def test_show_run_without_runs(project, state_dir, capsys):
     assert cli(["show-run", str(project / "releases" / "adult_income.yaml")]) == 2
     assert "no runs of 'adult_income'" in capsys.readouterr().err
@@ -134,6 +168,7 @@ def test_dry_run_refuses_or_says_what_it_would_charge_and_charges_nothing(split_
     assert sorted(path.name for path in split_run.parents[2].glob("state/runs/heart_disease/dev1/*")) == partitions
 
 
+@pytest.mark.slow  # real training / a full attack: seconds each, kept out of test-fast
 def test_charging_steps_say_what_they_charge_before_they_charge(split_run, capsys):
     assert cli(["run-step", "charge_budget", str(split_run), "--run-id", "dev1"]) == 0
     assert "charge_budget reserves privacy budget in the ledger" in capsys.readouterr().err

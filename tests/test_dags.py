@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,31 @@ def test_a_broken_spec_does_not_take_the_other_dags_down(project, monkeypatch):
     assert "broken_one" not in bag.dags and {"adult_income", "heart_disease"} <= set(bag.dags)
 
 
+BROKEN_SPECS = {  # one file of each kind that once took every release DAG down, or hung the DAG file's import
+    "latin1_byte": lambda good: good.replace("Synthetic", "Synth\xe9tic", 1).encode("latin-1"),
+    "deep_nesting": lambda good: (good + "extra: " + "[" * 100_000 + "]" * 100_000 + "\n").encode(),
+    "alias_bomb": lambda good: ("".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else 'lol'] * 10)}]\n"
+                                        for i in range(9))
+                                + good.replace("description:", "description: *l8\nx_description:", 1)).encode(),
+    "invalid_value": lambda good: good.replace("epsilon: 2.0", "epsilon: .inf").encode(),
+}
+
+
+def test_broken_specs_get_no_dag_and_the_others_still_load(project, monkeypatch, caplog):
+    good = (project / "releases" / "heart_disease.yaml").read_text()
+    for name, make in BROKEN_SPECS.items():
+        (project / "releases" / f"{name}.yaml").write_bytes(make(good).replace(b"heart_disease", name.encode()))
+    started = time.perf_counter()
+    with caplog.at_level(logging.ERROR):
+        bag = dagbag(project / "releases", monkeypatch)
+    assert time.perf_counter() - started < 30  # the dag-processor's import timeout, for every spec at once
+    assert bag.import_errors == {}
+    assert {"adult_income", "heart_disease", "synthea_patients"} <= set(bag.dags)
+    assert not set(BROKEN_SPECS) & set(bag.dags)
+    for name in BROKEN_SPECS:
+        assert f"release spec {name}.yaml skipped" in caplog.text
+
+
 def test_schedule_comes_from_the_spec(project, monkeypatch):
     spec = project / "releases" / "heart_disease.yaml"
     spec.write_text(spec.read_text().replace("schedule: null", 'schedule: "@weekly"'))
@@ -92,7 +119,8 @@ def test_whole_dag_run_through_dag_test(airflow_db, project, state_dir, monkeypa
     dag_run = bag.dags["heart_disease"].test()
     assert dag_run.state == "success"
     run_dir = next((state_dir / "runs" / "heart_disease").iterdir())
-    assert {p.name for p in run_dir.iterdir()} == RELEASE_STEPS  # no temporary partition left behind
+    # no temporary partition left behind; the release decision drawn once for this fit sits beside the steps
+    assert {p.name for p in run_dir.iterdir()} == RELEASE_STEPS | {"release_decision.json"}
     assert json.loads((run_dir / "harmonize" / "report.json").read_text())["rows_out"] == 918
     assert json.loads((run_dir / "quality_gate" / "report.json").read_text())["passed"] is True
     assert (run_dir / "report" / "report.html").is_file() and (run_dir / "report" / "data_card.json").is_file()

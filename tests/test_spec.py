@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import copy
+import os
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ import yaml
 from synth_pipeline.cli import main as cli
 from synth_pipeline.errors import SpecError
 from synth_pipeline.spec import CategoricalColumn, NumericColumn, discover_specs, load_spec
+from synth_pipeline.spec.schedule import AIRFLOW_PRESETS
 
 ROOT = Path(__file__).resolve().parent.parent
 ADULT = ROOT / "releases" / "adult_income.yaml"
@@ -86,6 +90,11 @@ def _both(*mutations):
     return mutate
 
 
+def _wide(document: dict) -> None:
+    """Sixty more (boolean) columns: 75 in all."""
+    document["schema"].update({f"flag{i}": {"type": "boolean", "nullable": True} for i in range(60)})
+
+
 PERSON = {"key": "fnlwgt", "max_rows": 3}  # adult has no person key: any schema column will do for validation
 NEGATIVE_CASES = [
     ("number expected", _set("schema.age.max", "ninety"), "schema.age.max: expected a number, got 'ninety'"),
@@ -108,7 +117,41 @@ NEGATIVE_CASES = [
     ("unknown generator", _set("generator", {"name": "gan"}), "generator.name: expected one of ['aim', 'dpsgd_autoregressive'], got 'gan'"),
     ("bad generator parameter", _set("generator", {"name": "aim", "params": {"rounds": 0}}), "generator.params.rounds: Input should be greater than or equal to 2"),
     ("unknown generator parameter", _set("generator", {"name": "aim", "params": {"epochs": 3}}), "generator.params.epochs: Extra inputs are not permitted"),
-    ("epsilon not positive", _set("privacy.epsilon", 0), "privacy.epsilon: input should be greater than 0, got 0"),
+    ("epsilon not positive", _set("privacy.epsilon", 0), "privacy.epsilon: input should be greater than or equal to 0.01, got 0"),
+    # Values that used to pass validation and fail late: after the data was read, the budget charged, or approval.
+    ("epsilon infinite", _set("privacy.epsilon", float("inf")), "privacy.epsilon: input should be a finite number"),
+    ("epsilon too small", _set("privacy.epsilon", 1e-300), "privacy.epsilon: input should be greater than or equal to 0.01"),
+    ("epsilon too large", _set("privacy.epsilon", 1e308), "privacy.epsilon: input should be less than or equal to 20"),
+    ("bound infinite", _set("schema.age.max", float("inf")), "schema.age.max: input should be a finite number"),
+    ("bound beyond float precision", _set("schema.age.max", 1e300), "schema.age.max: input should be less than or equal to"),
+    ("generator share too small", _set("privacy.decision_epsilon", 0.99995), "the generator needs the rest"),
+    ("decision epsilon too small", _set("privacy.decision_epsilon", 1e-300), "privacy.decision_epsilon: input should be greater than or equal to 0.0001"),
+    ("estimation delta 0 for estimated categories",
+     _both(_set("schema.sex", {"type": "categorical"}), _set("privacy.estimation", {"epsilon": 0.1, "delta": 0})),
+     "privacy.estimation.delta: must be above 0 to estimate the categories of sex"),
+    ("retention overflows dates", _set("retention_days", 10**9), "retention_days: input should be less than or equal to 3653"),
+    ("approval timeout infinite", _set("approval.timeout_hours", float("inf")), "approval.timeout_hours: input should be a finite number"),
+    ("publish rows beyond memory", _set("publish.rows", 10**12), "publish.rows: input should be less than or equal to 10000000"),
+    ("publish cells beyond memory", _both(_wide, _set("publish.rows", 10**7)),
+     "publish.rows: 10,000,000 rows of 75 columns are more than 200,000,000 cells"),
+    ("max_categories beyond memory", _set("schema.sex", {"type": "categorical", "max_categories": 10**9}),
+     "schema.sex.max_categories: input should be less than or equal to 100000"),
+    ("categories beyond the generator's levels", _set("schema.sex.categories", [f"level{i}" for i in range(1001)]),
+     "schema.sex.categories: 1001 levels, more than generator.params.max_levels (1000)"),
+    ("bins beyond the generator's levels", _set("generator.params", {"numeric_bins": 1000, "max_levels": 500}),
+     "generator.params: numeric_bins (1000) must not exceed max_levels (500)"),
+    ("workload too large", _both(_wide, _set("generator.params", {"workload_ways": 3})),
+     "generator.params.workload_ways: 3-way marginals on 75 columns are 67,525 marginals, more than 10,000"),
+    ("network beyond memory", _set("generator", {"name": "dpsgd_autoregressive",
+                                                 "params": {"hidden": 4096, "embedding_dim": 512}}),
+     "generator.params: the network on 15 columns would have up to"),
+    ("schedule not cron", _set("schedule", "* * * * * * * *"), "schedule: expected one of Airflow's presets"),
+    ("schedule unknown preset", _set("schedule", "@fortnightly"), "schedule: unknown preset '@fortnightly'"),
+    ("description too long", _set("description", "x" * 4001), "description: string should have at most 4000 characters"),
+    ("too many tags", _set("tags", [f"t{i}" for i in range(33)]), "tags: tuple should have at most 32 items"),
+    ("negative seed", _set("generator.seed", -1), "generator.seed: input should be greater than or equal to 0"),
+    ("tiny one-way share", _set("generator.params", {"one_way_share": 1e-300}), "generator.params.one_way_share"),
+    ("attack size beyond a task", _set("evaluation.attacks", {"inference": 10**9}), "evaluation.attacks.inference"),
     ("bad release name", _set("name", "Adult Income"), "name: string should match pattern"),
     ("empty categories", _set("schema.sex.categories", []), "schema.sex.categories"),
     ("duplicate categories", _set("schema.sex.categories", ["Male", "Male"]), "schema.sex: categories contain duplicates"),
@@ -179,18 +222,52 @@ def test_estimated_categories_default_to_nulls_for_levels_too_rare_to_release(tm
     assert sex.needs_estimation and sex.nullable and sex.out_of_domain == "null"
 
 
-@pytest.mark.parametrize(
-    "text,expected",
-    [
-        ("name: adult_income\nname: again\n", "duplicate key 'name'"),
-        ("[1, 2]\n", "expected a mapping at the top level"),
-        ("name: [unclosed\n", "not valid YAML"),
-    ],
-    ids=["duplicate key", "not a mapping", "broken yaml"],
-)
-def test_unparseable_specs(tmp_path, text, expected):
-    with pytest.raises(SpecError, match=expected):
-        load_spec(_write(tmp_path, text))
+BOMB = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else 'lol'] * 10)}]\n" for i in range(9))
+UNPARSEABLE = [
+    ("duplicate key", "name: adult_income\nname: again\n", "duplicate key 'name'"),
+    ("not a mapping", "[1, 2]\n", "expected a mapping at the top level"),
+    ("empty", "", "expected a mapping at the top level"),
+    ("broken yaml", "name: [unclosed\n", "not valid YAML"),
+    ("python tag", "name: !!python/object/apply:os.system [echo]\n", "not valid YAML"),
+    ("latin-1 byte", "description: caf\xe9\n".encode("latin-1"), "not valid UTF-8 text (byte offset 16)"),
+    ("larger than the cap", "description: " + "x" * (256 * 1024), "larger than 262,144 bytes"),
+    ("deep nesting", "x: " + "[" * 100_000 + "]" * 100_000 + "\n", "nested deeper than 32 levels"),
+    ("alias bomb", BOMB + "description: *l8\n", "expands to more than 200,000 values once its aliases are resolved"),
+    ("alias chain nesting", "".join(f"c{i}: &c{i} [{f'*c{i - 1}' if i else 1}]\n" for i in range(40)),
+     "nested deeper than 32 levels once its aliases are resolved"),
+    ("recursive alias", "tags: &t [a, *t]\n", "a recursive alias"),
+    ("impossible date", "description: 2020-13-45\n", "a value cannot be read (ValueError"),
+    ("integer too long", "retention_days: " + "9" * 5000 + "\n", "a value cannot be read (ValueError"),
+]
+
+
+@pytest.mark.parametrize("text,expected", [c[1:] for c in UNPARSEABLE], ids=[c[0] for c in UNPARSEABLE])
+def test_unparseable_specs_raise_only_spec_error_and_fast(tmp_path, text, expected):
+    path = tmp_path / "releases" / "adult_income.yaml"
+    path.parent.mkdir()
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    started = time.perf_counter()
+    with pytest.raises(SpecError, match=re.escape(expected)):
+        load_spec(path)
+    assert time.perf_counter() - started < 5
+
+
+def test_error_messages_show_an_excerpt_of_a_huge_value(tmp_path):
+    """A validated field given an alias standing for 10,000 values: the message quotes a few (one standing for 10^9
+    values once hung the error formatting; the loader now refuses those before validation)."""
+    text = _write(tmp_path, _raw()).read_text()
+    bomb = "".join(f"m{i}: &m{i} [{', '.join([f'*m{i - 1}' if i else 'lol'] * 10)}]\n" for i in range(4))
+    path = _write(tmp_path, bomb + text.replace("description:", "x_description:", 1) + "description: *m3\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert "description: expected a string, got [[[" in message and len(message) < 2_000
+
+
+def test_schedule_presets_are_airflows():
+    from airflow.sdk.definitions.timetables._cron import CRON_PRESETS
+
+    assert set(AIRFLOW_PRESETS) == {*CRON_PRESETS, "@once", "@continuous"}
 
 
 def test_name_must_match_file_name(tmp_path):
@@ -201,6 +278,15 @@ def test_name_must_match_file_name(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(SpecError, match="cannot read the file"):
         load_spec(tmp_path / "releases" / "nope.yaml")
+
+
+@pytest.mark.parametrize("make", [os.mkdir, os.mkfifo], ids=["directory", "fifo"])
+def test_not_a_regular_file(tmp_path, make):
+    """A FIFO in the DAG folder would block the dag-processor's read forever."""
+    path = tmp_path / "adult_income.yaml"
+    make(path)
+    with pytest.raises(SpecError, match="not a regular file"):
+        load_spec(path)
 
 
 def test_cli_validate_spec(tmp_path, capsys):

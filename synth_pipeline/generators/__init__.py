@@ -56,8 +56,8 @@ def parse_params(name: str, params: Mapping[str, Any] | None) -> Frozen:
     try:
         return entry.params.model_validate(dict(params or {}))
     except ValidationError as exc:
-        problems = [f"generator.params.{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
-                    for e in exc.errors(include_url=False)]
+        problems = [f"{'.'.join(['generator.params', *(str(p) for p in e['loc'])])}: "
+                    f"{e['msg'].removeprefix('Value error, ')}" for e in exc.errors(include_url=False)]
         raise GeneratorError("; ".join(problems)) from None
 
 

@@ -27,6 +27,8 @@ import torch
 from synth_pipeline.domain import Domain, build_domain
 from synth_pipeline.errors import GeneratorError, PrivacyConfigError
 from synth_pipeline.generators.params import DomainParams
+from synth_pipeline.privacy.accounting import RdpCurve, rho_for_budget
+from synth_pipeline.spec.limits import MIN_GENERATOR_RHO, MIN_MECHANISM_EPSILON
 from synth_pipeline.spec.schema import ColumnSpec
 
 STATE_TENSORS = "model.safetensors"
@@ -76,10 +78,17 @@ def sensitivity_of(units: Individuals | None) -> int:
 def check_budget(*, epsilon: float, delta: float, min_units: int | None) -> None:
     """The (epsilon, delta) checks every generator makes. `min_units` is a public floor on the training table's
     individuals (before charging) or None (inside `fit`): never the true count, so a refusal reveals nothing."""
-    if not (epsilon > 0 and math.isfinite(epsilon)):
-        raise PrivacyConfigError(f"epsilon must be a positive number, got {epsilon}")
+    if not (MIN_MECHANISM_EPSILON <= epsilon and math.isfinite(epsilon)):
+        # Below the floor the zCDP budget underflows and the noise scales divide by zero (after the charge).
+        raise PrivacyConfigError(f"epsilon must be a positive number, finite and at least {MIN_MECHANISM_EPSILON:g}, "
+                                 f"got {epsilon}")
     if not 0 < delta < 1:
         raise PrivacyConfigError(f"delta must lie strictly between 0 and 1, got {delta}")
+    if rho_for_budget(epsilon=epsilon, delta=delta, spent=RdpCurve.zero()) < MIN_GENERATOR_RHO:
+        # The accountant's (epsilon, delta) conversion has a floor that grows with ln(1/delta); below it the zCDP
+        # budget is 0 and every noise scale divides by zero.
+        raise PrivacyConfigError(f"epsilon {epsilon:g} at delta {delta:g} is below the least the accountant can spend "
+                                 "(its zCDP budget would be 0): raise epsilon or delta")
     if min_units is not None and delta >= 1 / min_units:
         # delta is the chance the guarantee fails outright; at 1/n it may as well expose one person in full.
         raise PrivacyConfigError(f"delta ({delta:g}) must be below 1/n = {1 / min_units:.3g} for the declared "

@@ -7,9 +7,13 @@ acceptable for it and for nothing else); a new dataset should keep them or set i
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from synth_pipeline.spec.base import Frozen
+
+# The smallest share of a budget any one step may get. The shares multiply the run's zCDP budget, which is small
+# already (epsilon 0.01 gives rho about 1e-6); a share near 0 would make a noise scale divide by (nearly) zero.
+MIN_SHARE = 0.01
 
 
 class DomainParams(Frozen):
@@ -19,14 +23,21 @@ class DomainParams(Frozen):
     numeric_bins: int = Field(100, ge=2, le=1000)
     max_levels: int = Field(1000, ge=2, le=100_000)  # refuse columns with more codes than this
 
+    @model_validator(mode="after")
+    def _bins_are_levels(self) -> DomainParams:
+        # A wide numeric column gets numeric_bins codes; the domain would refuse every such column at training.
+        if self.numeric_bins > self.max_levels:
+            raise ValueError(f"numeric_bins ({self.numeric_bins}) must not exceed max_levels ({self.max_levels})")
+        return self
+
 
 class AimParams(DomainParams):
     """The marginal-based generator: AIM's adaptive measurements and a Private-PGM graphical model."""
 
     workload_ways: int = Field(2, ge=1, le=4)  # the workload AIM serves: all marginals on this many columns
-    one_way_share: float = Field(0.2, gt=0, lt=1)  # of the budget, spent first on every one-way marginal
+    one_way_share: float = Field(0.2, ge=MIN_SHARE, le=1 - MIN_SHARE)  # of the budget, first on every one-way marginal
     rounds: int = Field(120, ge=2, le=10_000)  # AIM's T: the rest of the budget / T is the first rounds' budget
-    selection_share: float = Field(0.1, gt=0, lt=1)  # of each round's budget, the share spent choosing
+    selection_share: float = Field(0.1, ge=MIN_SHARE, le=1 - MIN_SHARE)  # of each round's budget, spent choosing
     max_model_cells: int = Field(200_000, ge=1_000, le=50_000_000)  # junction-tree size cap (memory, time)
     max_clique_cells: int = Field(100_000, ge=10, le=10_000_000)  # larger marginals are never measured
     sweeps: int = Field(2, ge=0, le=100)  # proportional-fitting sweeps per refit
@@ -42,5 +53,5 @@ class AutoregressiveParams(DomainParams):
     epochs: int = Field(20, ge=1, le=10_000)
     batch_size: int = Field(1024, ge=2, le=1_000_000)  # expected (Poisson) batch size
     learning_rate: float = Field(3e-3, gt=0, le=1)
-    max_grad_norm: float = Field(1.0, gt=0)  # per-example clipping bound C
-    count_share: float = Field(0.01, gt=0, lt=0.5)  # of the zCDP budget, spent on the DP counts
+    max_grad_norm: float = Field(1.0, ge=1e-3, le=1e3)  # per-example clipping bound C (the noise scales with it)
+    count_share: float = Field(0.01, ge=0.001, lt=0.5)  # of the zCDP budget, spent on the DP counts

@@ -1,4 +1,5 @@
-"""What every spec object shares: frozen, strict about unknown keys, validated on construction."""
+"""What every spec object shares: frozen, strict about unknown keys and non-finite numbers, validated on
+construction."""
 
 from __future__ import annotations
 
@@ -11,4 +12,6 @@ Scalar = Union[bool, int, float, str]
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+    # No spec number may be infinite or NaN: bounds, scales, thresholds and budgets all feed arithmetic (an
+    # epsilon of .inf passed validation and failed only at charge_budget, after the data had been read).
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False, allow_inf_nan=False)

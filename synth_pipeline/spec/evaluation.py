@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from synth_pipeline.spec.base import Frozen, Scalar
+from synth_pipeline.spec.limits import MAX_CONSTRAINTS, MAX_GROUP_BY, MAX_LABEL_CHARS, MAX_QUERIES
 
 CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$")
 
@@ -15,9 +16,9 @@ CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|==|!=|>|<)\s*(\S
 class Query(Frozen):
     """An analyst's query: a count, a mean, or the share of rows with `column == value`, per group."""
 
-    name: str
+    name: str = Field(max_length=MAX_LABEL_CHARS)
     metric: Literal["count", "mean", "share"]
-    group_by: tuple[str, ...] = ()
+    group_by: tuple[str, ...] = Field((), max_length=MAX_GROUP_BY)
     column: str | None = None
     value: Scalar | None = None
 
@@ -34,24 +35,25 @@ class AttackSizes(Frozen):
     """How much work each re-identification check does: larger is tighter (narrower intervals) and slower. The
     defaults keep one Adult-sized run (40k rows) to about a minute on two cores. Singling-out needs its 1,000
     predicates: with the 250 or so that 100,000 attempts find on Adult, a DP release's reading spread from -0.08 to
-    0.16 over seeds, across the 0.1 gate; with 1,000 it stays within -0.03 to 0.06."""
+    0.16 over seeds, across the 0.1 gate; with 1,000 it stays within -0.03 to 0.06. The caps are 10 to 30 times the
+    defaults: about as long as a worker task may run (the time grows linearly with each)."""
 
-    distance_queries: int = Field(3000, gt=0)  # synthetic (and holdout) rows whose nearest records are found
-    membership_targets: int = Field(2000, gt=1)  # members, and as many non-members
-    singling_out: int = Field(1000, gt=0)  # predicates tried
-    singling_out_columns: int = Field(3, gt=0)  # columns per predicate
-    singling_out_max_attempts: int = Field(500_000, gt=0)  # candidate predicates drawn before giving up
-    linkability: int = Field(500, gt=0)  # records the attacker tries to re-link
-    inference: int = Field(10_000, gt=0)  # targets per secret column (at most the holdout's rows)
+    distance_queries: int = Field(3000, gt=0, le=100_000)  # synthetic (and holdout) rows: nearest records found
+    membership_targets: int = Field(2000, gt=1, le=50_000)  # members, and as many non-members
+    singling_out: int = Field(1000, gt=0, le=20_000)  # predicates tried
+    singling_out_columns: int = Field(3, gt=0, le=10)  # columns per predicate
+    singling_out_max_attempts: int = Field(500_000, gt=0, le=10_000_000)  # candidate predicates drawn before giving up
+    linkability: int = Field(500, gt=0, le=10_000)  # records the attacker tries to re-link
+    inference: int = Field(10_000, gt=0, le=200_000)  # targets per secret column (at most the holdout's rows)
     confidence: float = Field(0.95, gt=0, lt=1)  # of every reported interval
 
 
 class EvaluationSpec(Frozen):
     target: str | None = None  # the column analysts predict: train-synthetic-test-real utility
     holdout_fraction: float = Field(0.2, gt=0, lt=0.9)
-    queries: tuple[Query, ...] = ()
+    queries: tuple[Query, ...] = Field((), max_length=MAX_QUERIES)
     # Rules every synthetic row must satisfy: "column OP number" or "column OP column", OP in >= > <= < == !=
-    constraints: tuple[str, ...] = ()
+    constraints: tuple[Annotated[str, Field(max_length=MAX_LABEL_CHARS)], ...] = Field((), max_length=MAX_CONSTRAINTS)
     # Columns an attacker tries to infer from all the others (attribute inference); default: the target
     secrets: tuple[str, ...] = ()
     # The two column sets a linkability attacker holds; default: the released columns split alternately

@@ -1,9 +1,16 @@
-"""Reading a spec file: YAML that refuses duplicate keys, validation errors that name the key path, the hash."""
+"""Reading a spec file: bounded UTF-8 YAML, validation errors that name the key path, the hash.
+
+`load_spec` raises SpecError and nothing else, whatever the file holds: the DAG file builds one DAG per spec and
+skips a broken one, and `validate-spec` exits 1 for it. Error messages show at most a short excerpt of an offending
+value (a value may be an alias standing for a billion elements).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import reprlib
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -11,28 +18,27 @@ import yaml
 from pydantic import ValidationError
 
 from synth_pipeline.errors import SpecError
+from synth_pipeline.spec.limits import MAX_SPEC_BYTES
 from synth_pipeline.spec.release import LoadedSpec, ReleaseSpec
+from synth_pipeline.spec.safe_yaml import load_bounded
 from synth_pipeline.spec.schema import COLUMN_TYPES
 from synth_pipeline.spec.sources import SOURCE_FORMATS
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys: PyYAML silently keeps the last, which hides typos."""
+# A file with a problem in every value lists the first ones only: enough to fix, bounded for a log line.
+MAX_PROBLEMS_SHOWN = 50
+MAX_PROBLEM_CHARS = 1_000
 
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    loader.flatten_mapping(node)
-    mapping = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        mapping[key] = loader.construct_object(value_node, deep=deep)
-    return mapping
+def _excerpt_repr() -> reprlib.Repr:
+    # reprlib elides long strings and containers (with "..."), at any depth, in time bounded by its limits.
+    excerpt = reprlib.Repr()
+    excerpt.maxstring = excerpt.maxother = 60
+    excerpt.maxlist = excerpt.maxtuple = excerpt.maxdict = excerpt.maxset = 4
+    excerpt.maxlevel = 2
+    return excerpt
 
 
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_EXCERPT = _excerpt_repr()
 
 _EXPECTED = {
     "float_parsing": "expected a number",
@@ -71,7 +77,7 @@ def _format_error(error: dict[str, Any]) -> str:
     if expected is None:
         message = error["msg"]
         expected = message[0].lower() + message[1:]
-    return f"{where}: {expected}, got {error['input']!r}"
+    return f"{where}: {expected}, got {_EXCERPT.repr(error['input'])}"
 
 
 def parse_spec(raw: Any, path: str | Path) -> ReleaseSpec:
@@ -83,7 +89,11 @@ def parse_spec(raw: Any, path: str | Path) -> ReleaseSpec:
             problem = _format_error(error)
             # Cross-section checks run on the whole spec; each of their problems already names its key path.
             problems += problem.removeprefix("(top level): ").split("\n") if not error["loc"] else [problem]
-        raise SpecError(str(path), problems) from None
+        shown = [problem if len(problem) <= MAX_PROBLEM_CHARS else problem[:MAX_PROBLEM_CHARS] + "..."
+                 for problem in problems[:MAX_PROBLEMS_SHOWN]]
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            shown.append(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more problems")
+        raise SpecError(str(path), shown) from None
 
 
 def spec_hash(spec: ReleaseSpec) -> str:
@@ -92,22 +102,60 @@ def spec_hash(spec: ReleaseSpec) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def load_spec(path: str | Path) -> LoadedSpec:
-    path = Path(path)
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block the reader, a device never end
+            raise SpecError(str(path), ["not a regular file"])
+        with path.open("rb") as file:
+            data = file.read(MAX_SPEC_BYTES + 1)  # never more, whatever the file's size
     except OSError as exc:
-        raise SpecError(str(path), [f"cannot read the file ({exc.strerror})"]) from None
+        raise SpecError(str(path), [f"cannot read the file ({exc.strerror or type(exc).__name__})"]) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(str(path), [f"larger than {MAX_SPEC_BYTES:,} bytes: a spec declares a release, it does not "
+                                    "carry data (move long lists into the harmonize step or the source)"])
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(str(path), [f"not valid UTF-8 text (byte offset {exc.start}); spec files are UTF-8"]) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One line: what is wrong and where (PyYAML's own text spans lines and quotes the document)."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return str(exc)
+    what = "; ".join(part for part in (exc.context, exc.problem) if part)
+    mark = exc.problem_mark or exc.context_mark
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return (what if len(what) <= MAX_PROBLEM_CHARS else what[:MAX_PROBLEM_CHARS] + "...") + where
+
+
+def _parse_yaml(text: str, path: Path) -> Any:
+    try:
+        return load_bounded(text)
     except yaml.YAMLError as exc:
-        raise SpecError(str(path), [f"not valid YAML: {exc}"]) from None
-    if not isinstance(raw, dict):
-        raise SpecError(str(path), ["expected a mapping at the top level"])
-    spec = parse_spec(raw, path)
-    if spec.name != path.stem:
-        raise SpecError(str(path), [f"name: expected the file name {path.stem!r}, got {spec.name!r}"])
-    return LoadedSpec(spec=spec, path=path, spec_hash=spec_hash(spec))
+        raise SpecError(str(path), [f"not valid YAML: {_yaml_problem(exc)}"]) from None
+    except (ValueError, TypeError, OverflowError) as exc:  # the SafeConstructor on a malformed date or number
+        raise SpecError(str(path), [f"not valid YAML: a value cannot be read ({type(exc).__name__}: "
+                                    f"{_EXCERPT.repr(str(exc))})"]) from None
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """The validated spec in `path`; SpecError, and no other exception, for any file that is not one."""
+    path = Path(path)
+    text = _read_text(path)
+    try:
+        raw = _parse_yaml(text, path)
+        if not isinstance(raw, dict):
+            raise SpecError(str(path), ["expected a mapping at the top level"])
+        spec = parse_spec(raw, path)
+        if spec.name != path.stem:
+            raise SpecError(str(path), [f"name: expected the file name {path.stem!r}, got {spec.name!r}"])
+        return LoadedSpec(spec=spec, path=path, spec_hash=spec_hash(spec))
+    except SpecError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a check that fails unexpectedly still means this spec is unusable
+        raise SpecError(str(path), [f"cannot be validated: a check failed with {type(exc).__name__} (a bug in "
+                                    "synth_pipeline; report it with the spec)"]) from exc
 
 
 def discover_specs(releases_dir: str | Path) -> list[Path]:

@@ -9,7 +9,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from synth_pipeline.spec.base import NAME_PATTERN, Frozen
 from synth_pipeline.spec.evaluation import EvaluationSpec, GatesSpec
+from synth_pipeline.spec.feasibility import feasibility_problems
 from synth_pipeline.spec.harmonize import HarmonizeSpec, SourceMapping
+from synth_pipeline.spec.limits import (
+    MAX_APPROVAL_HOURS,
+    MAX_COLUMNS,
+    MAX_LABEL_CHARS,
+    MAX_RELEASE_ROWS,
+    MAX_RETENTION_DAYS,
+    MAX_SOURCES,
+    MAX_STEWARDS,
+    MAX_TAGS,
+    MAX_TEXT_CHARS,
+)
+from synth_pipeline.spec.schedule import check_schedule
 from synth_pipeline.spec.pii import PiiSpec
 from synth_pipeline.spec.privacy import GeneratorSpec, PrivacySpec, PrivacyUnit, UnitKey
 from synth_pipeline.spec.schema import ColumnSpec, StringColumn
@@ -23,15 +36,17 @@ class QualitySpec(Frozen):
 class ApprovalSpec(Frozen):
     """Who may approve (Airflow user ids; never the person who triggered the run) and how long they have."""
 
-    stewards: tuple[str, ...] = Field(min_length=1)
-    timeout_hours: float = Field(72, gt=0)
+    stewards: tuple[Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS)], ...] = Field(
+        min_length=1, max_length=MAX_STEWARDS)
+    timeout_hours: float = Field(72, gt=0, le=MAX_APPROVAL_HOURS)
 
 
 class PublishSpec(Frozen):
     uri: str = "published"  # a folder under the project root, or an object-store URI (s3://bucket/releases)
     conn_id: str | None = None  # Airflow Connection holding the object store's credentials
     formats: tuple[Literal["parquet", "csv"], ...] = ("parquet",)
-    rows: int | None = Field(None, gt=0)  # rows to release; default: a DP estimate of the training table's size
+    # Rows to release; default: a DP estimate of the training table's size (bounded by the table the worker read).
+    rows: int | None = Field(None, gt=0, le=MAX_RELEASE_ROWS)
 
     @model_validator(mode="after")
     def _parquet_always(self) -> PublishSpec:
@@ -42,15 +57,15 @@ class PublishSpec(Frozen):
 
 class ReleaseSpec(Frozen):
     name: Annotated[str, Field(pattern=NAME_PATTERN)]
-    description: str
-    owner: str
-    purpose: str
-    schedule: str | None = None
-    retention_days: int = Field(365, gt=0)
-    tags: tuple[str, ...] = ()
-    sources: dict[str, SourceSpec] = Field(min_length=1)
+    description: str = Field(max_length=MAX_TEXT_CHARS)
+    owner: str = Field(max_length=MAX_LABEL_CHARS)
+    purpose: str = Field(max_length=MAX_TEXT_CHARS)
+    schedule: str | None = Field(None, max_length=MAX_LABEL_CHARS)  # Airflow's: a preset or a five-field cron line
+    retention_days: int = Field(365, gt=0, le=MAX_RETENTION_DAYS)
+    tags: tuple[Annotated[str, Field(max_length=MAX_LABEL_CHARS)], ...] = Field((), max_length=MAX_TAGS)
+    sources: dict[str, SourceSpec] = Field(min_length=1, max_length=MAX_SOURCES)
     harmonize: HarmonizeSpec = HarmonizeSpec()
-    schema_: dict[str, ColumnSpec] = Field(alias="schema", min_length=1)
+    schema_: dict[str, ColumnSpec] = Field(alias="schema", min_length=1, max_length=MAX_COLUMNS)
     pii: PiiSpec = PiiSpec()
     privacy_unit: PrivacyUnit = "row"
     privacy: PrivacySpec
@@ -66,6 +81,13 @@ class ReleaseSpec(Frozen):
     def _row_or_key(cls, value: object) -> object:
         if isinstance(value, str) and value != "row":
             raise ValueError(f"expected 'row' or {{key: COLUMN, max_rows: N}}, got {value!r}")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _airflow_schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_schedule(value)
         return value
 
     @model_validator(mode="after")
@@ -95,6 +117,7 @@ class ReleaseSpec(Frozen):
                                     "generalize.categories, or add privacy.estimation)")
         if self.generator is not None:
             problems += self._generator_problems()
+        problems += feasibility_problems(self)
         for column in sorted(self.evaluation.columns() - columns):
             problems.append(f"evaluation: {column!r} is not a schema column")
         if self.privacy.estimation is None:

@@ -12,17 +12,22 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from synth_pipeline.spec.base import Frozen
+from synth_pipeline.spec.limits import MAX_ABS_BOUND, MAX_BIN_EDGES, MAX_CATEGORIES, MAX_LABEL_CHARS, MAX_TEXT_CHARS
+
+# A category label (declared, or a map_to target): one level's name, not a document.
+Label = Annotated[str, Field(max_length=MAX_LABEL_CHARS)]
+Bound = Annotated[float, Field(ge=-MAX_ABS_BOUND, le=MAX_ABS_BOUND)]
 
 OutOfDomain = Literal["reject", "clip", "null"]
 
 
 class MapTo(Frozen):
-    map_to: str
+    map_to: Label
 
 
 class ColumnBase(Frozen):
     nullable: bool = False
-    description: str = ""
+    description: str = Field("", max_length=MAX_TEXT_CHARS)
 
     @model_validator(mode="after")
     def _null_needs_nullable(self) -> ColumnBase:
@@ -41,14 +46,14 @@ class NumericColumn(ColumnBase):
     generator's bounds are tightened inside it with DP quantiles (charged to privacy.estimation)."""
 
     type: Literal["integer", "float"]
-    min: float
-    max: float
+    min: Bound
+    max: Bound
     out_of_domain: OutOfDomain = "reject"
     estimate_bounds: bool = False
     # Public cut points for the generators' bins, declared by the data owner for a heavy-tailed column (a capital
     # income: 0 alone, then widening bins). Strictly increasing from min to max; bin k is [edges[k], edges[k+1]),
     # the last one closed. Without them, generators use equal-width bins on [min, max].
-    bin_edges: tuple[float, ...] | None = Field(None, min_length=2)
+    bin_edges: tuple[Bound, ...] | None = Field(None, min_length=2, max_length=MAX_BIN_EDGES)
 
     @model_validator(mode="after")
     def _ordered(self) -> NumericColumn:
@@ -76,8 +81,8 @@ class CategoricalColumn(ColumnBase):
     them would fail training after the charge, exactly when someone holds a rare level, and name how many rows."""
 
     type: Literal["categorical"]
-    categories: tuple[str, ...] | None = Field(None, min_length=1)
-    max_categories: int = Field(100, gt=0)
+    categories: tuple[Label, ...] | None = Field(None, min_length=1, max_length=MAX_CATEGORIES)
+    max_categories: int = Field(100, gt=0, le=MAX_CATEGORIES)
     out_of_domain: Literal["reject", "null"] | MapTo = "reject"
 
     @model_validator(mode="before")
@@ -128,6 +133,8 @@ class DatetimeColumn(ColumnBase):
     min: str
     max: str
     out_of_domain: OutOfDomain = "reject"
+    # How the sources write it (strptime, e.g. "%d/%m/%Y"); without one only ISO 8601 is read (harmonize).
+    format: str | None = Field(None, min_length=2, max_length=64, pattern="%")
 
     @model_validator(mode="after")
     def _parsable_and_ordered(self) -> DatetimeColumn:
