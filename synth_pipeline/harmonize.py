@@ -70,6 +70,14 @@ def canonical(value: object) -> object:
     return value
 
 
+def _holds_nested(series: pd.Series) -> bool:
+    """Whether a cell is a list or struct (Parquet nested types): it has no single value to clean or coerce."""
+    if series.dtype != object or pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+        return False  # text read from a CSV, the common case, is told apart without a Python call per cell
+    return bool(series.map(lambda value: isinstance(value, (list, tuple, dict, set, np.ndarray)),
+                           na_action="ignore").any())
+
+
 def _map_distinct(series: pd.Series, function) -> pd.Series:
     distinct = series.dropna().unique()
     return series.map({value: function(value) for value in distinct}, na_action="ignore")
@@ -138,10 +146,17 @@ def _coerce(series: pd.Series, column: str, spec: ColumnSpec, source: str, mappi
             raise fail("true/false")
         return flags
     if isinstance(spec, DatetimeColumn):
-        stamps = pd.to_datetime(series, errors="coerce", format="mixed")
+        # Only unambiguous text is read as a date: ISO 8601 unless the column declares its format. `05/01/2020`
+        # is 5 January or 1 May depending on who wrote it; guessing would silently move dates by months.
+        expected = (f"a date/time in the format {spec.format!r}" if spec.format else
+                    "an ISO 8601 date/time, YYYY-MM-DD[THH:MM:SS] (or declare the column's format)")
+        try:
+            stamps = pd.to_datetime(series, errors="coerce", format=spec.format or "ISO8601")
+        except (ValueError, TypeError, OverflowError):  # e.g. time zones mixed with naive times
+            raise fail(expected) from None
         bad = int((present & stamps.isna()).sum())
         if bad:
-            raise fail("a date/time")
+            raise fail(expected)
         return stamps
     if isinstance(spec, CategoricalColumn):
         return _map_distinct(series, lambda v: str(canonical(v)))
@@ -163,6 +178,9 @@ def _harmonize_source(name: str, frame: pd.DataFrame, mapping: SourceMapping, sp
             series = pd.Series([mapping.constants[column]] * len(frame), index=frame.index, dtype=object)
         elif column in frame.columns:
             series = frame[column]
+            if _holds_nested(series):
+                raise HarmonizeError(f"source {name!r}, column {column!r}: holds lists or structures, not single "
+                                     "values (the schema column is scalar: flatten or drop it at the source)")
         elif column_spec.nullable:
             report.filled_missing_columns.setdefault(name, []).append(column)
             series = pd.Series([None] * len(frame), index=frame.index, dtype=object)

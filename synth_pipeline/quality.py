@@ -21,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from synth_pipeline.errors import ConfigError, QualityGateFailed
+from synth_pipeline.paths import confined
+from synth_pipeline.spec import LoadedSpec
 
 # Aggregates that describe the table's shape, not a person: safe to report. Others (a column's max, its mean,
 # its most common value) can be one individual's value, so they are not carried out of GX.
@@ -104,6 +106,12 @@ def _raised(exception_info: dict | None) -> bool:
     if "raised_exception" in info:
         return bool(info["raised_exception"])
     return any(isinstance(v, dict) and v.get("raised_exception") for v in info.values())
+
+
+def suite_path(loaded: LoadedSpec) -> Path:
+    """The spec's `quality.suite`, resolved inside the folders allowed for suites (a spec may not read
+    `/etc/passwd` as a suite)."""
+    return confined(loaded.spec.quality.suite, kind="suites", project_root=loaded.project_root, where="quality.suite")
 
 
 def load_suite_json(path: Path) -> dict:

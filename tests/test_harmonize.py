@@ -104,19 +104,61 @@ def test_booleans_and_dedupe():
         ({"s": pd.DataFrame({"age": ["30.5"]})}, AGE, {}, "cannot be read as a whole number"),
         ({"s": pd.DataFrame({"flag": ["maybe"]})}, {"flag": {"type": "boolean"}}, {}, "cannot be read as true/false"),
         ({"s": pd.DataFrame({"d": ["not a date"]})}, {"d": {"type": "datetime", "min": "2000-01-01", "max": "2001-01-01"}}, {},
-         "cannot be read as a date/time"),
+         "cannot be read as an ISO 8601 date/time"),
+        ({"s": pd.DataFrame({"d": ["2000-01-05", "not a date"]})}, {"d": {"type": "datetime", "min": "2000-01-01", "max": "2001-01-01", "format": "%Y-%m-%d"}},
+         {}, "cannot be read as a date/time in the format '%Y-%m-%d'"),
+        ({"s": pd.DataFrame({"tags": pd.Series([["a", "not a date"], None], dtype=object)})},
+         {"tags": {"type": "categorical", "nullable": True, "categories": ["a"]}}, {},
+         "source 's', column 'tags': holds lists or structures, not single values"),
         ({"s": pd.DataFrame({"AGE": ["1"]})}, AGE, {"sources": {"s": {"rename": {"years": "age"}}}},
          "source 's' has no column(s) 'years' named in harmonize.sources.s.rename (it has: AGE)"),
         ({"s": pd.DataFrame({"other": ["1"]})}, AGE, {}, "source 's' provides no column for required schema column 'age'"),
         ({"s": pd.DataFrame({"age": ["300"]})}, AGE, {}, "no rows left after cleaning: check the schema's domain"),
     ],
-    ids=["uncoercible", "fractional-integer", "bad-boolean", "bad-date", "rename-missing-column", "missing-required", "empty-result"],
+    ids=["uncoercible", "fractional-integer", "bad-boolean", "bad-date", "not-the-declared-format", "nested-values",
+         "rename-missing-column", "missing-required", "empty-result"],
 )
 def test_harmonize_errors_are_typed_and_carry_no_values(frames, schema, options, message):
     with pytest.raises(HarmonizeError) as caught:
         run(frames, schema, **options)
     assert message in str(caught.value)
     assert "ninety" not in str(caught.value) and "not a date" not in str(caught.value)
+
+
+DAY = {"type": "datetime", "min": "2000-01-01", "max": "2030-12-31"}
+
+
+@pytest.mark.parametrize(
+    "values,column,expected",
+    [
+        (["2020-01-05", "2020-01-05T10:30:00", "2020-01-05 10:30"], DAY, ["2020-01-05", "2020-01-05 10:30", "2020-01-05 10:30"]),
+        (["05/01/2020", "31/12/2020"], {**DAY, "format": "%d/%m/%Y"}, ["2020-01-05", "2020-12-31"]),
+        (["5.1.2020"], {**DAY, "format": "%d.%m.%Y"}, ["2020-01-05"]),
+        (["05/01/2020"], DAY, None),
+        (["5.1.2020"], DAY, None),
+        (["Jan 5 2020"], DAY, None),
+        (["2020-01-05", "05/01/2020"], DAY, None),
+        (["2020-01-05T00:00:00+01:00", "2020-01-05"], DAY, None),
+    ],
+    ids=["iso", "declared-day-first", "declared-dotted", "slashes-undeclared", "dots-undeclared", "month-name-undeclared",
+         "mixed-undeclared", "mixed-time-zones"],
+)
+def test_dates_are_read_only_when_unambiguous(values, column, expected):
+    # `05/01/2020` is 5 January or 1 May depending on who wrote it: read with the declared format, or refused.
+    if expected is None:
+        with pytest.raises(HarmonizeError, match="column 'd': some values cannot be read as an ISO 8601 date/time") as caught:
+            run({"s": pd.DataFrame({"d": values})}, {"d": column})
+        assert not any(value in str(caught.value) for value in values)
+        return
+    table, _ = run({"s": pd.DataFrame({"d": values})}, {"d": column})
+    assert table["d"].tolist() == [pd.Timestamp(day) for day in expected]
+
+
+def test_a_nested_parquet_column_is_a_harmonize_error(tmp_path):
+    pd.DataFrame({"thal": [["normal", "fixed"], ["normal"]], "age": [40, 50]}).to_parquet(tmp_path / "t.parquet")
+    frames = {"s": pd.read_parquet(tmp_path / "t.parquet")}
+    with pytest.raises(HarmonizeError, match="column 'thal': holds lists or structures"):
+        run(frames, {**AGE, "thal": {"type": "categorical", "categories": ["normal", "fixed"]}})
 
 
 def test_nullable_column_missing_from_a_source_is_filled_and_reported():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from synth_pipeline import quality
-from synth_pipeline.errors import ConfigError, QualityGateFailed
+from synth_pipeline.errors import ConfigError, PathNotAllowed, QualityGateFailed
 from synth_pipeline.harmonize import harmonize
 from synth_pipeline.sources import RunContext, read_sources
 from synth_pipeline.spec import load_spec
@@ -77,3 +77,21 @@ def test_bad_suites_are_configuration_errors(tmp_path, heart_table, content, mes
     suite.write_text(content)
     with pytest.raises(ConfigError, match=message):
         quality.validate_table(heart_table, suite)
+
+
+@pytest.mark.parametrize(
+    "suite,allowed",
+    [("expectations/heart_disease.json", True), ("../../../../etc/passwd", False), ("/etc/passwd", False),
+     ("expectations/../releases/heart_disease.yaml", False), ("expectations/link.json", False)],
+    ids=["bundled", "dot-dot", "absolute", "dot-dot-inside", "symlink-to-outside"],
+)
+def test_the_suite_must_be_in_an_allowed_folder(project, suite, allowed):
+    (project / "expectations" / "link.json").symlink_to("/etc/passwd")
+    loaded = load_spec(project / "releases" / "heart_disease.yaml")
+    spec = loaded.spec.model_copy(update={"quality": loaded.spec.quality.model_copy(update={"suite": suite})})
+    loaded = loaded.model_copy(update={"spec": spec})
+    if allowed:
+        assert quality.suite_path(loaded) == (project / suite).resolve()
+        return
+    with pytest.raises(PathNotAllowed, match=r"quality\.suite: .* resolves outside the folders allowed for suites"):
+        quality.suite_path(loaded)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import resource
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,3 +22,14 @@ def copy_project(parent: Path) -> Path:
         if (ROOT / folder).is_dir():
             shutil.copytree(ROOT / folder, root / folder)
     return root
+
+
+@contextmanager
+def file_size_limit(limit: int):
+    """`ulimit -f` for this process: Python ignores SIGXFSZ, so a write past the limit fails with EFBIG (a full disk)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))

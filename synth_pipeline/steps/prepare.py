@@ -49,8 +49,9 @@ def run_harmonize(spec_path: str | Path, run_dir: Path) -> dict:
 
 def run_quality_gate(spec_path: str | Path, run_dir: Path) -> dict:
     loaded = load_spec(spec_path)
+    suite = quality.suite_path(loaded)  # a suite outside its folders is refused before any row is read
     table = pd.read_parquet(step_input(run_dir, "harmonize") / TABLE)
-    report = quality.validate_table(table, loaded.resolve(loaded.spec.quality.suite))
+    report = quality.validate_table(table, suite)
     # The report is written whether or not the gate passes: the steward needs to see what failed, with its counts.
     # The exception names the expectations and their rules only.
     with step_output(run_dir, "quality_gate") as out:
