@@ -1,5 +1,7 @@
 """An analyst's DAG: runs whenever a new `adult_income` release is published, loads it through the catalog
-(checksums verified, expiry enforced) and writes a small aggregate: the share of incomes above 50K by education."""
+(the manifest's signature checked with the publisher's public key, $SYNTH_PIPELINE_RELEASE_PUBLIC_KEY on the workers;
+checksums verified, expiry enforced) and writes a small aggregate: the share of incomes above 50K by education.
+A release that is unsigned, signed by another key or tampered with fails the task (ReleaseTampered): nothing is read."""
 
 from __future__ import annotations
 

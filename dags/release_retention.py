@@ -1,6 +1,8 @@
 """Data minimisation: every day, delete published releases past their retention date and record what went.
 
-One task per publication destination named by the release specs; each is one call into the library.
+One task per publication destination named by the release specs; each is one call into the library. Expiry is read
+from manifests signed by the operator's key (checked with $SYNTH_PIPELINE_RELEASE_PUBLIC_KEY); a version that cannot
+be vouched for is left in place and fails the task after every other version was handled, so that someone looks.
 """
 
 from __future__ import annotations
@@ -15,17 +17,18 @@ RELEASES_DIR = Path(os.environ.get("SYNTH_PIPELINE_RELEASES", Path(__file__).res
 
 def _destinations() -> dict[str, tuple[str, str | None]]:
     """Distinct publish destinations of all valid specs, keyed by a task-id-safe name."""
-    from synth_pipeline.errors import SpecError
+    from synth_pipeline.errors import PathNotAllowed, SpecError
     from synth_pipeline.spec import discover_specs, load_spec
+    from synth_pipeline.steps.release import publish_location
 
     found: dict[str, tuple[str, str | None]] = {}
     for spec_path in discover_specs(RELEASES_DIR):
         try:
             loaded = load_spec(spec_path)
-        except SpecError:
-            continue  # the release DAG file reports broken specs
-        uri = loaded.spec.publish.uri
-        location = uri if "://" in uri else f"file://{loaded.resolve(uri)}"
+            allowed = publish_location(loaded.spec.publish.uri, loaded.project_root)
+        except (SpecError, PathNotAllowed):
+            continue  # the release DAG file reports broken specs; nothing was published where none is allowed
+        location = allowed if "://" in allowed else f"file://{allowed}"
         key = "".join(c if c.isalnum() else "_" for c in location.split("://", 1)[1]).strip("_")[-200:]
         found[key] = (location, loaded.spec.publish.conn_id)
     return found
@@ -40,8 +43,9 @@ def synthetic_release_retention():
             from airflow.sdk import ObjectStoragePath
 
             from synth_pipeline.steps import run_retention
+            from synth_pipeline.steps.release import refuse_broken
 
-            return run_retention(ObjectStoragePath(location, conn_id=conn_id))
+            return refuse_broken(run_retention(ObjectStoragePath(location, conn_id=conn_id)))
 
         remove_expired()
 

@@ -23,6 +23,7 @@ def main(release: str, approve: bool) -> int:
     embedded_environment(ROOT / ".state" / "airflow")
     os.environ.setdefault("SYNTH_PIPELINE_STATE", str(ROOT / ".state"))
     print(f"[demo] Airflow metadata: SQLite in {os.environ['AIRFLOW_HOME']}", flush=True)
+    _demo_signing_keys(Path(os.environ["SYNTH_PIPELINE_STATE"]) / "signing")
     migrate()
 
     from airflow.dag_processing.dagbag import DagBag
@@ -54,6 +55,19 @@ def main(release: str, approve: bool) -> int:
     cli(["show-run", spec, "--run-id", dag_run.run_id])
     _where_it_went(spec, dag_run.run_id)
     return 0 if dag_run.state == "success" else 1
+
+
+def _demo_signing_keys(folder: Path) -> None:
+    """Publication signs the manifest and readers check it: without an operator's key pair, make a demo one."""
+    from synth_pipeline import signing
+
+    if os.environ.get(signing.SIGNING_KEY_ENV) or os.environ.get(signing.SIGNING_CONN_ENV):
+        print("[demo] releases are signed with the configured key", flush=True)
+        return
+    os.environ.update(signing.key_pair_environment(folder))
+    print(f"[demo] no release signing key configured: using the demo key pair in {folder} (made once; never use it "
+          f"in production, see `synth-pipeline signing-key new`). Readers here verify with its public key through "
+          f"{signing.PUBLIC_KEY_ENV}", flush=True)
 
 
 def _where_it_went(spec: str, run_id: str) -> None:

@@ -91,6 +91,8 @@ def _secrets(state: Path) -> dict:
 
 def environment(state: Path, releases: Path, port: int, name: str) -> dict[str, str]:
     """What every service gets: docker-compose.yml's shared environment, with local addresses."""
+    from synth_pipeline.signing import key_pair_environment
+
     made = _secrets(state)
     passwords = state / "passwords.json"  # written once, by `up`
     databases = _databases(name)
@@ -121,6 +123,8 @@ def environment(state: Path, releases: Path, port: int, name: str) -> dict[str, 
         "SYNTH_PIPELINE_STATE": str(state / "pipeline"),
         "SYNTH_PIPELINE_LEDGER_URL": f"{POSTGRES}/{databases['ledger']}",
         "AIRFLOW_CONN_SYNTHEA_PSEUDONYM_KEY": json.dumps({"conn_type": "generic", "password": made["pseudonym_key"]}),
+        # The release signing key pair, made once for this stack (the private key file mode 0600).
+        **key_pair_environment(state / "signing"),
         "GX_ANALYTICS_ENABLED": "false",
     }
 

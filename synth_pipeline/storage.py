@@ -6,6 +6,7 @@ URI or a local path. Both expose `.fs` and `.path`, so the library needs nothing
 
 from __future__ import annotations
 
+import os
 import posixpath
 import uuid
 from dataclasses import dataclass
@@ -63,6 +64,22 @@ class Store:
         if not self.fs.exists(folder):
             return []
         return sorted(posixpath.basename(entry.rstrip("/")) for entry in self.fs.ls(folder, detail=False))
+
+    def symlinks(self, *parts: str) -> list[str]:
+        """Symbolic links at or below `parts` (relative to the root), the folders on the way down included.
+
+        A link in a published version could point anywhere on the reader's machine (`/etc/shadow`) and its bytes
+        would be served as the release's; object stores have no links, so only a local disk is walked."""
+        if not self.is_local:
+            return []
+        found = [posixpath.join(*parts[:depth]) for depth in range(1, len(parts) + 1)
+                 if os.path.islink(self.path(*parts[:depth]))]
+        if found:
+            return found  # never walk into a linked folder
+        for folder, folders, files in os.walk(self.path(*parts), followlinks=False):
+            found += [os.path.relpath(os.path.join(folder, name), self.root) for name in folders + files
+                      if os.path.islink(os.path.join(folder, name))]
+        return sorted(found)
 
     def move(self, source: tuple[str, ...], target: tuple[str, ...]) -> None:
         # One rename on a local disk (atomic); per-object copies on object stores, where visibility is decided

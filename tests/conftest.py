@@ -56,6 +56,22 @@ def postgres_url() -> str:
     return POSTGRES_URL
 
 
+@pytest.fixture(scope="session", autouse=True)
+def release_signing_keys() -> dict[str, str]:
+    """A key pair for this session in the environment, as an operator configures one: publication signs with the
+    private key and every reader verifies with the public one (subprocesses inherit both)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from synth_pipeline.signing import encoded_pair
+
+    private, public = encoded_pair(Ed25519PrivateKey.generate())
+    keys = {"SYNTH_PIPELINE_SIGNING_KEY": private, "SYNTH_PIPELINE_RELEASE_PUBLIC_KEY": public}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in keys.items():
+            patch.setenv(name, value)
+        yield keys
+
+
 @pytest.fixture
 def state_dir(tmp_path, monkeypatch) -> Path:
     state = tmp_path / "state"

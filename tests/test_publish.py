@@ -57,7 +57,8 @@ def test_publish_then_load_verify_and_list(project, run_dir):
     published = project / "published"
     assert result["uri"] == str(published / "heart_disease" / result["version"])
     files = sorted(p.name for p in (published / "heart_disease" / result["version"]).iterdir())
-    assert files == ["data_card.html", "data_card.json", "manifest.json", "synthetic.csv", "synthetic.parquet"]
+    assert files == ["data_card.html", "data_card.json", "manifest.json", "manifest.sig", "synthetic.csv",
+                     "synthetic.parquet"]
     manifest = catalog.verify("heart_disease", location=published, now=NOW)
     assert manifest["approval"] == {"decision": "Approve", "by": "steward", "at": "2026-11-22T12:00:00+00:00", "comment": "fine"}
     assert manifest["rows"] == 3 and manifest["privacy"]["epsilon"] == 2.0 and len(manifest["spec_hash"]) == 64
@@ -68,6 +69,16 @@ def test_publish_then_load_verify_and_list(project, run_dir):
     assert catalog.data_card("heart_disease", location=published)["rows"] == 3
     [info] = catalog.list_releases(published)
     assert (info.release, info.version, info.is_latest, info.rows) == ("heart_disease", result["version"], True, 3)
+
+
+def test_the_signature_covers_the_manifests_content_not_its_layout(project, run_dir):
+    version_dir = Path(publish(project, run_dir)["uri"])
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    (version_dir / "manifest.json").write_text(json.dumps(dict(reversed(manifest.items())), indent=7))
+    assert catalog.verify("heart_disease", location=project / "published", now=NOW)["rows"] == 3
+    (version_dir / "manifest.json").write_text(json.dumps({**manifest, "purpose": "Anything at all."}))
+    with pytest.raises(ReleaseTampered, match="signature does not match"):
+        catalog.verify("heart_disease", location=project / "published", now=NOW)
 
 
 def test_two_publishes_of_one_run_make_one_version(project, run_dir):
@@ -177,6 +188,9 @@ def _child_publish(root: Path, source: Path, version: str, fault: str | None) ->
     return subprocess.run([sys.executable, "-c", _CHILD, str(root), str(source), version], env=env).returncode
 
 
+V1, V2 = "20261122T000000Z-0000aaaa", "20261123T000000Z-0000bbbb"
+
+
 @pytest.mark.parametrize("fault", ["publish:after_first_file", "publish:before_move", "publish:before_latest"])
 def test_sigkill_at_any_point_leaves_no_partial_release_and_a_rerun_completes(tmp_path, run_dir, fault):
     root = tmp_path / "published"
@@ -184,18 +198,19 @@ def test_sigkill_at_any_point_leaves_no_partial_release_and_a_rerun_completes(tm
     source.mkdir()
     (source / "synthetic.parquet").write_bytes((run_dir / "sample" / "synthetic.parquet").read_bytes())
     (source / "data_card.json").write_text("{}")
-    assert _child_publish(root, source, "v1", None) == 0
-    assert _child_publish(root, source, "v2", fault) == -9  # killed by SIGKILL at the fault point
-    visible = {i.version for i in catalog.list_releases(root)}
+    assert _child_publish(root, source, V1, None) == 0
+    assert _child_publish(root, source, V2, fault) == -9  # killed by SIGKILL at the fault point
+    listing = catalog.scan(root)
+    visible = {i.version for i in listing.releases}
     latest = catalog.resolve_version(Store.from_location(root), "r")
-    assert latest in visible
+    assert latest in visible and listing.broken == ()
     for version in visible:
         catalog.verify("r", version, location=root)  # whatever is visible is complete
     if fault != "publish:before_latest":
-        assert visible == {"v1"} and latest == "v1"
-    assert _child_publish(root, source, "v2", None) == 0
-    assert {i.version for i in catalog.list_releases(root)} == {"v1", "v2"}
-    assert catalog.resolve_version(Store.from_location(root), "r") == "v2"
+        assert visible == {V1} and latest == V1
+    assert _child_publish(root, source, V2, None) == 0
+    assert {i.version for i in catalog.list_releases(root)} == {V1, V2}
+    assert catalog.resolve_version(Store.from_location(root), "r") == V2
     assert not [p for p in (root / "r").iterdir() if p.name.startswith(".pending")]
 
 
@@ -204,3 +219,15 @@ def test_version_is_derived_from_the_run():
     assert version_for(run_id="manual__x", run_started=started) == version_for(run_id="manual__x", run_started=started)
     assert version_for(run_id="manual__x", run_started=started).startswith("20261122T134830Z-")
     assert version_for(run_id="manual__y", run_started=started) != version_for(run_id="manual__x", run_started=started)
+
+
+@pytest.mark.parametrize("manifest", [{"created_at": "2026-11-22T00:00:00+00:00"},
+                                      {"created_at": "2026-11-22T00:00:00+00:00", "expires_at": "soon"}],
+                         ids=["no-expiry", "expiry-not-a-date"])
+def test_a_manifest_readers_would_refuse_is_never_published(tmp_path, run_dir, manifest):
+    from synth_pipeline.publish import publish_release
+
+    with pytest.raises(ConfigError, match="not published, readers would refuse it: .*expires_at"):
+        publish_release(store=Store.from_location(tmp_path / "published"), release="r", version=V1,
+                        files={"synthetic.parquet": run_dir / "sample" / "synthetic.parquet"}, manifest=manifest)
+    assert not (tmp_path / "published").exists()

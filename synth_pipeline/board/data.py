@@ -151,11 +151,12 @@ class VerificationCache:
             manifest, status, problem = catalog.verify(release, version, location=store), "verified", ""
         except ReleaseExpired as exc:
             manifest, status, problem = _read_manifest(store, release, version), "expired", str(exc)
-        except ReleaseTampered as exc:
-            manifest, status, problem = _read_manifest(store, release, version), "tampered", str(exc)
-        except (PipelineError, OSError, ValueError, KeyError, TypeError) as exc:
-            # A manifest that is not JSON or lacks its checksums: the version cannot be vouched for.
-            manifest, status, problem = _read_manifest(store, release, version), "unreadable", \
+        except (PipelineError, OSError, ValueError) as exc:
+            # Tampered: a manifest is there to show (its facts unvouched for); unreadable: not even that (not JSON,
+            # not an object, or the catalog's key is not configured).
+            manifest = _read_manifest(store, release, version)
+            status = "tampered" if manifest and isinstance(exc, ReleaseTampered) else "unreadable"
+            problem = str(exc) if isinstance(exc, PipelineError) else \
                 f"{release} {version}: the manifest cannot be checked ({type(exc).__name__})"
         checked = _Checked(fingerprint, time.monotonic(), status, problem, manifest)
         with self._lock:
@@ -190,9 +191,18 @@ def _versions(store: Store) -> list[tuple[str, str, bool]]:
 
 def _expired(expires_at: str | None, now: datetime) -> bool:
     try:
-        return expires_at is not None and datetime.fromisoformat(expires_at) <= now
-    except ValueError:
+        return isinstance(expires_at, str) and datetime.fromisoformat(expires_at) <= now
+    except (ValueError, TypeError):  # not a date, or one without a time zone: a tampered row says so already
         return False
+
+
+def _text(value: object) -> str | None:
+    """A fact of a manifest the catalog may not vouch for (tampered, expired): shown only when it is plain text."""
+    return value if isinstance(value, str) else None
+
+
+def _number(value: object) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def releases(paths: BoardPaths, cache: VerificationCache, *, now: datetime | None = None) -> list[ReleaseRow]:
@@ -213,10 +223,12 @@ def releases(paths: BoardPaths, cache: VerificationCache, *, now: datetime | Non
         approval = manifest.get("approval") if isinstance(manifest.get("approval"), dict) else {}
         rows.append(ReleaseRow(
             release=release, version=version, is_latest=is_latest, status=status, problem=problem,
-            rows=manifest.get("rows"), epsilon=privacy.get("epsilon"), delta=privacy.get("delta"),
-            dataset=privacy.get("dataset"), generator=manifest.get("generator"), approved_by=approval.get("by"),
-            approved_at=approval.get("at"), created_at=manifest.get("created_at"),
-            expires_at=manifest.get("expires_at"), purpose=str(manifest.get("purpose") or ""),
+            rows=manifest.get("rows") if isinstance(manifest.get("rows"), int) else None,
+            epsilon=_number(privacy.get("epsilon")), delta=_number(privacy.get("delta")),
+            dataset=_text(privacy.get("dataset")), generator=_text(manifest.get("generator")),
+            approved_by=_text(approval.get("by")), approved_at=_text(approval.get("at")),
+            created_at=_text(manifest.get("created_at")), expires_at=_text(manifest.get("expires_at")),
+            purpose=_text(manifest.get("purpose")) or "",
         ))
     cache.keep_only(seen)
     rows.sort(key=lambda row: row.version, reverse=True)

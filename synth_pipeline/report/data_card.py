@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from synth_pipeline.publish import CSV_ESCAPING
 from synth_pipeline.report import html, svg
 from synth_pipeline.spec import (
     BooleanColumn,
@@ -89,6 +90,9 @@ def build_data_card(
         "generator": dict(generator),
         "privacy": {"epsilon": spec.privacy.epsilon, "delta": spec.privacy.delta, "unit": unit_text, **privacy},
         "gates": dict(gates),
+        # What each published file holds; how CSV text cells were escaped against spreadsheet formulas.
+        "files": {"synthetic.parquet": "the synthetic table, values unchanged",
+                  **({"synthetic.csv": CSV_ESCAPING} if "csv" in spec.publish.formats else {})},
         "how_to_read": (
             "Every row is synthetic: drawn from a model trained with differential privacy, so no row describes a "
             "real person and the guarantee bounds what the release reveals about anyone in the source data. "
@@ -136,6 +140,8 @@ def render_data_card(card: Mapping) -> str:
         html.section("Gates passed before release",
                      html.table(["check", "verdict"], [[k, html.Raw(html.badge(v))] for k, v in card["gates"].items()])),
     ]
+    if card.get("files"):  # cards of runs from before the escaping say nothing of it
+        sections.append(html.section("Files", html.table(["file", "what it holds"], sorted(card["files"].items()))))
     if card["not_released"]:
         sections.append(html.section("Not in this release", html.table(
             ["column", "why"], sorted(card["not_released"].items()))))

@@ -4,11 +4,19 @@ Publication refuses a seeded run: with a known seed the release is a determinist
 on two candidate tables and compare), so `generator.seed` is for tests and benchmarks only. The steps that draw
 the noise (split, train) record `seeded` in their reports; a run is published only when both say false, and the
 manifest records it. There is no override: tests publish unseeded runs.
+
+Where a release goes is the operator's choice, not the spec author's: a local `publish.uri` must resolve inside the
+project's `published/` or a folder in $SYNTH_PIPELINE_PUBLISH_ROOTS (`paths.confined`), and an object-store URI must
+start with a prefix listed in $SYNTH_PIPELINE_PUBLISH_URIS (comma-separated; the roots variable is split on `:`,
+which URIs contain). The manifest is signed with the operator's key, read before anything is written.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import os
+import posixpath
+import shutil
 import subprocess
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -17,8 +25,9 @@ from pathlib import Path
 import pandas as pd
 
 from synth_pipeline import approval as approval_rules
-from synth_pipeline import publish
-from synth_pipeline.errors import ConfigError, SeededRunNotPublishable
+from synth_pipeline import publish, signing
+from synth_pipeline.errors import ConfigError, PathNotAllowed, ReleaseTampered, SeededRunNotPublishable
+from synth_pipeline.paths import confined
 from synth_pipeline.runs import step_input, step_output, write_json
 from synth_pipeline.spec import LoadedSpec, load_spec
 from synth_pipeline.storage import Store
@@ -35,12 +44,31 @@ def run_review(spec_path: str | Path, run_dir: Path, *, run_id: str) -> dict:
     return {"subject": f"Approve synthetic release {loaded.spec.name}?", "body": review_markdown(loaded.spec.name, run_id, run_dir)}
 
 
+PUBLISH_URIS_ENV = "SYNTH_PIPELINE_PUBLISH_URIS"
+
+
+def publish_location(uri: str, project_root: Path) -> str:
+    """The spec's publish.uri once the operator allows it: a local folder resolved and confined, or an object-store
+    URI under a configured prefix. PathNotAllowed otherwise; nothing is written."""
+    if "://" not in uri:
+        return str(confined(uri, kind="publish", project_root=project_root, where="publish.uri"))
+    scheme, _, rest = uri.partition("://")
+    normalized = posixpath.normpath(rest)  # "releases/../other" is "other": compared as it will be written
+    candidate = f"{scheme}://{normalized}"
+    prefixes = [entry.strip().rstrip("/") for entry in os.environ.get(PUBLISH_URIS_ENV, "").split(",") if entry.strip()]
+    if ".." not in normalized.split("/") and any(
+            candidate == prefix or candidate.startswith(f"{prefix}/") for prefix in prefixes):
+        return candidate
+    raise PathNotAllowed(f"publish.uri: {uri!r} is not under an object-store prefix the operator allows (listed in "
+                         f"{PUBLISH_URIS_ENV}); a spec cannot add one")
+
+
 def destination_store(loaded: LoadedSpec, location: object | None = None) -> Store:
-    """The spec's publish.uri (relative: under the project root), unless the caller hands in a storage path."""
+    """The spec's publish.uri (relative: under the project root), unless the caller hands in a storage path (the
+    DAG, which confined it with `publish_location`)."""
     if location is not None:
         return Store.from_location(location)
-    uri = loaded.spec.publish.uri
-    return Store.from_location(uri if "://" in uri else loaded.resolve(uri))
+    return Store.from_location(publish_location(loaded.spec.publish.uri, loaded.project_root))
 
 
 def code_version(project_root: Path) -> str:
@@ -103,8 +131,12 @@ def run_publish(
     approval_response: Mapping,
     triggered_by: str | None,
     destination: object | None = None,
+    signing_key: str | None = None,
     now: datetime | None = None,
 ) -> dict:
+    """Publish an approved, unseeded run. `signing_key`: the operator's key as text (the DAG reads it from its
+    Connection); without it, from the environment (`signing.private_key`)."""
+    key = signing.private_key(signing_key)
     loaded = load_spec(spec_path)
     if loaded.spec.approval is None:
         raise ConfigError(f"{loaded.path}: no approval section, so nothing may be published")
@@ -116,20 +148,33 @@ def run_publish(
     store = destination_store(loaded, destination)
     version = publish.version_for(run_id=run_id, run_started=run_started)
     now = now or datetime.now(timezone.utc)
+    for leftover in run_dir.glob(".publish.*-*"):  # pending or retired folders of an attempt that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
     with step_output(run_dir, "publish") as out:
         table = pd.read_parquet(synthetic)
         files = {"synthetic.parquet": synthetic, **{name: card_dir / name for name in DATA_CARD[1:]}}
         if "csv" in loaded.spec.publish.formats:
-            table.to_csv(out / "synthetic.csv", index=False)
+            publish.write_formula_safe_csv(table, out / "synthetic.csv")
             files["synthetic.csv"] = out / "synthetic.csv"
         result = publish.publish_release(
             store=store, release=loaded.spec.name, version=version, files=files,
-            manifest=_manifest_facts(loaded, run_dir, run_id, decision, len(table), now),
+            manifest=_manifest_facts(loaded, run_dir, run_id, decision, len(table), now), signing_key=key,
         )
         write_json(out / "report.json", {**result, "approved_by": decision.by})
     return {**result, "approved_by": decision.by}
 
 
 def run_retention(location: object, *, now: datetime | None = None) -> dict:
-    removed = publish.remove_expired(Store.from_location(location), now=now or datetime.now(timezone.utc))
-    return {"removed": [f"{r['release']}/{r['version']}" for r in removed], "count": len(removed)}
+    """Remove expired versions; a version whose manifest cannot be vouched for is left alone and reported by name
+    and error (`refuse_broken` then fails the task, after every other version was handled)."""
+    result = publish.remove_expired(Store.from_location(location), now=now or datetime.now(timezone.utc))
+    return {"removed": [f"{r['release']}/{r['version']}" for r in result.removed], "count": len(result.removed),
+            "broken": [f"{b.release}/{b.version or ''}: {b.error}" for b in result.broken]}
+
+
+def refuse_broken(report: dict) -> dict:
+    """The retention task's verdict: its removals stand, but a broken release fails the task so that it is seen."""
+    if report["broken"]:
+        raise ReleaseTampered(f"retention left {len(report['broken'])} release version(s) it cannot vouch for: "
+                              + "; ".join(report["broken"]))
+    return report

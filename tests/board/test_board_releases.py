@@ -87,7 +87,7 @@ def test_expired_versions_and_retention_removals(client, auth, publish, board):
 
     # Retention runs for the heart disease folder only up to a moment that leaves adult's version in place.
     store = Store.from_location(board / "published")
-    assert [r["version"] for r in remove_expired(store, now=now - timedelta(days=5))] == [removed]
+    assert [r["version"] for r in remove_expired(store, now=now - timedelta(days=5)).removed] == [removed]
     report = client.get(f"{BOARD}/api/expired", headers=viewer).json()
     assert [(r["release"], r["version"]) for r in report["awaiting_removal"]] == [("adult_income", lapsed)]
     [record] = report["removed"]

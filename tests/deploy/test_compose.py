@@ -17,6 +17,7 @@ SECRETS = {
     "POSTGRES_PASSWORD": "pg-secret", "REDIS_PASSWORD": "redis-secret", "AIRFLOW_FERNET_KEY": "fernet-secret",
     "AIRFLOW_JWT_SECRET": "jwt-secret", "AIRFLOW_USERS": "admin:admin,steward:op,analyst:viewer,operator:user",
     "SYNTHEA_PSEUDONYM_KEY": "generic://:pseudonym-secret@",
+    "SYNTH_PIPELINE_SIGNING_KEY": "signing-secret", "SYNTH_PIPELINE_RELEASE_PUBLIC_KEY": "public-key",
 }
 LONG_RUNNING = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
                 "airflow-triggerer", "postgres", "redis"}
@@ -61,6 +62,9 @@ def test_the_stack_has_airflows_celery_topology_with_healthchecks(tmp_path):
         assert environment["SYNTH_PIPELINE_LEDGER_URL"].startswith("postgresql+psycopg2://airflow:pg-secret@postgres/")
         assert environment["AIRFLOW__CORE__FERNET_KEY"] == "fernet-secret"
         assert environment["AIRFLOW_CONN_SYNTHEA_PSEUDONYM_KEY"] == "generic://:pseudonym-secret@"
+        assert environment["SYNTH_PIPELINE_RELEASE_PUBLIC_KEY"] == "public-key"
+        # The signing key only where the publish task runs.
+        assert environment.get("SYNTH_PIPELINE_SIGNING_KEY") == ("signing-secret" if name == "airflow-worker" else None)
         assert {_target(volume) for volume in services[name]["volumes"]} >= {
             "/opt/synth-pipeline/state", "/opt/synth-pipeline/published", "/opt/airflow/logs"}
         assert services[name]["build"]["context"]  # the project's own image, from the Dockerfile
@@ -80,5 +84,6 @@ def test_the_example_env_has_a_placeholder_for_every_secret_and_no_working_value
     example = dict(line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines()
                    if line and not line.startswith("#"))
     assert set(SECRETS) | {"AIRFLOW_PASSWORDS_FILE"} <= set(example)
-    for key in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET"):
+    for key in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW_FERNET_KEY", "AIRFLOW_JWT_SECRET",
+                "SYNTH_PIPELINE_SIGNING_KEY", "SYNTH_PIPELINE_RELEASE_PUBLIC_KEY"):
         assert example[key].startswith("<") and example[key].endswith(">"), key

@@ -70,6 +70,7 @@ def test_report_and_data_card_are_written_and_self_contained(finished_run):
     assert card["privacy"]["epsilon_spent"] <= 2.0 + 1e-9
     assert {m["mechanism"] for m in card["privacy"]["mechanisms"]} == {"gaussian", "exponential"}
     assert "epsilon spent" in card_html
+    assert "single quote" in card["files"]["synthetic.csv"] and "synthetic.csv" in card_html  # how CSV is escaped
     assert set(card["gates"]) == {"quality_gate", "pii_scan", "validate", "reidentify"}
     assert result["data_card"].endswith("data_card.html")
 
