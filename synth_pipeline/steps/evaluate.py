@@ -190,7 +190,7 @@ def run_validate(spec_path: str | Path, run_dir: Path) -> dict:
                                 holdout_fraction=spec.evaluation.holdout_fraction)
     checks = _Checks()
     with step_output(run_dir, "validate") as out:
-        suite = quality.load_suite_json(loaded.resolve(spec.quality.suite))
+        suite = quality.load_suite_json(quality.suite_path(loaded))
         report = checks.run("validation", lambda: validate_synthetic(
             synthetic, suite=suite, suite_path=out / "released_suite.json", input_schema=spec.schema,
             released_schema=released, constraints=spec.evaluation.constraints, real=train))
