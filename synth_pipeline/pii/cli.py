@@ -1,7 +1,8 @@
 """`synth-pipeline scan-pii FILE [--spec SPEC] [--json] [--sample-size N]`: scan a CSV or Parquet file.
 
 Prints each column's class and entity counts and a suggested `pii:` block (or, with --json, `{"columns": [{"name",
-"class", "entities": {TYPE: count}}]}`); progress goes to stderr. With --spec, the spec's scan settings apply and
+"class", "entities": {TYPE: count}, "rules": [...] where a column-level rule such as near_unique applied}]}`);
+progress goes to stderr. With --spec, the spec's scan settings apply and
 its declarations are checked as the pipeline's gate checks them: undeclared PII exits 2.
 """
 
@@ -53,16 +54,19 @@ def _scan_pii(args: argparse.Namespace) -> int:
     from synth_pipeline.pii.engine import EngineConfig, analyzer_for, custom_classes, engine_config
     from synth_pipeline.pii.policy import gate
     from synth_pipeline.pii.report import columns_json, findings_table, pii_found_message, suggested_block
-    from synth_pipeline.spec import PiiSpec, load_spec
+    from synth_pipeline.spec import NumericColumn, PiiSpec, load_spec
 
     loaded = load_spec(args.spec) if args.spec else None
     pii = loaded.spec.pii if loaded else PiiSpec()
     config = engine_config(pii, project_root=loaded.project_root) if loaded else EngineConfig(pii.phone_regions)
     table = _read_table(Path(args.file))
     sample_size = args.sample_size or pii.sample_size
+    # A CSV is read as text: the spec's schema says which columns are numbers (never near-unique keys).
+    numeric = frozenset(name for name, column in loaded.spec.schema.items()
+                        if isinstance(column, NumericColumn)) if loaded else frozenset()
     findings = scan_table(table, analyzer=analyzer_for(config), sample_size=sample_size,
                           rng=np.random.default_rng(pii.sample_seed), custom_classes=custom_classes(config),
-                          progress=_progress)
+                          progress=_progress, numeric=numeric)
     if args.json:
         print(json.dumps(columns_json(findings), indent=2))
     else:

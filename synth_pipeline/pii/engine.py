@@ -21,6 +21,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from synth_pipeline.errors import ConfigError, SpecError
+from synth_pipeline.paths import confined
 from synth_pipeline.spec import PiiSpec, RecognizerSpec
 
 LANGUAGE = "en"
@@ -59,8 +60,8 @@ def load_recognizers_file(path: Path) -> tuple[RecognizerSpec, ...]:
 def engine_config(pii: PiiSpec, *, project_root: Path) -> EngineConfig:
     recognizers = pii.recognizers
     if pii.recognizers_file is not None:
-        path = Path(pii.recognizers_file)
-        recognizers += load_recognizers_file(path if path.is_absolute() else project_root / path)
+        recognizers += load_recognizers_file(confined(pii.recognizers_file, kind="recognizers",
+                                                      project_root=project_root, where="pii.recognizers_file"))
     return EngineConfig(phone_regions=pii.phone_regions, recognizers=recognizers)
 
 

@@ -56,25 +56,41 @@ class Violation:
                 "sampled": self.sampled}
 
 
+# What each column-level rule means, for the gate's message: the rule is named, never the figures behind it.
+RULE_REASONS = {"near_unique": "near-unique values: a likely record key or row number"}
+
+
+def _entities_of(finding: ColumnFinding, pii_class: str, custom_classes: Mapping[str, str]) -> dict[str, int]:
+    return {e: n for e, n in finding.entity_counts().items()
+            if (custom_classes.get(e) or ENTITY_CLASS.get(e, "direct_identifier")) == pii_class}
+
+
 def gate(findings: list[ColumnFinding], pii: PiiSpec, *, custom_classes: Mapping[str, str]) -> list[Violation]:
     """Undeclared PII: found in a column `pii.columns` does not list (or lists as `none`), a column that could not be
-    scanned, or direct identifiers / free text in a column declared to be kept or generalized."""
+    scanned, a secret in a column declared with any action but drop, or direct identifiers / free text in a column
+    declared to be kept or generalized."""
     violations = []
     for finding in findings:
         declared = pii.columns.get(finding.name)
         where = "not in pii.columns" if declared is None else "declared class none in pii.columns"
         undeclared = declared is None or declared.class_ == "none"
+        rules = "".join(f" ({RULE_REASONS[r]})" for r in finding.rules)
+        secrets = _entities_of(finding, "secret", custom_classes)
         if finding.unscannable is not None and undeclared:
             violations.append(Violation(finding.name, f"cannot be scanned ({finding.unscannable}); {where}",
                                         sampled=finding.sampled))
         elif finding.pii_class not in (None, "none") and undeclared:
-            violations.append(Violation(finding.name, f"{finding.pii_class}, {where}", finding.entity_counts(),
+            violations.append(Violation(finding.name, f"{finding.pii_class}{rules}, {where}", finding.entity_counts(),
                                         finding.sampled))
+        elif declared is not None and secrets and declared.action != "drop":
+            violations.append(Violation(
+                finding.name, f"declared {declared.class_} with action {declared.action}, but it holds secrets "
+                "(passwords, PINs, card codes, security answers, keys), which are always dropped", secrets,
+                finding.sampled))
         elif declared is not None and declared.action in ("keep", "generalize"):
-            direct = {e: n for e, n in finding.entity_counts().items()
-                      if (custom_classes.get(e) or ENTITY_CLASS.get(e, "direct_identifier")) == "direct_identifier"}
-            if direct or finding.pii_class == "free_text":
-                held = "free text" if finding.pii_class == "free_text" else "direct identifiers"
+            direct = _entities_of(finding, "direct_identifier", custom_classes)
+            if direct or finding.rules or finding.pii_class == "free_text":
+                held = "free text" if finding.pii_class == "free_text" else f"direct identifiers{rules}"
                 violations.append(Violation(
                     finding.name, f"declared {declared.class_} with action {declared.action}, but it holds {held} "
                     "(drop or pseudonymize it, or redact free text)", direct, finding.sampled))

@@ -17,6 +17,8 @@ from synth_pipeline.spec import PiiColumn
 
 THRESHOLDS = {
     "score_threshold": classify.SCORE_THRESHOLD, "min_share": classify.MIN_SHARE, "min_count": classify.MIN_COUNT,
+    "sparse_min_share": classify.SPARSE_MIN_SHARE, "near_unique_share": classify.NEAR_UNIQUE_SHARE,
+    "near_unique_min_sample": classify.NEAR_UNIQUE_MIN_SAMPLE,
     "ner_min_share": classify.NER_MIN_SHARE, "name_hint_score": classify.HINT_SCORE,
     "free_text_share": classify.FREE_TEXT_SHARE, "max_scan_chars": classify.MAX_SCAN_CHARS,
 }
@@ -55,6 +57,8 @@ def columns_json(findings: list[ColumnFinding]) -> dict:
     for finding in findings:
         entities = dict(sorted(finding.entity_counts().items()))
         entry = {"name": finding.name, "class": finding.pii_class, "entities": entities}
+        if finding.rules:
+            entry["rules"] = list(finding.rules)
         if finding.unscannable is not None:
             entry["unscannable"] = finding.unscannable
         columns.append(entry)
@@ -65,7 +69,8 @@ def findings_table(findings: list[ColumnFinding], declared: Mapping[str, PiiColu
     header = ("column", "class", "sampled", "entities (values holding them)")
     rows = [header + (("declared",) if declared is not None else ())]
     for f in findings:
-        entities = ", ".join(f"{e} {s.count}" for e, s in sorted(f.entities.items(), key=lambda kv: -kv[1].count))
+        entities = ", ".join([*(f"{e} {s.count}" for e, s in sorted(f.entities.items(), key=lambda kv: -kv[1].count)),
+                              *(f"rule {r}" for r in f.rules)])
         if f.unscannable is not None:
             entities = f"unscannable: {f.unscannable}"
         row = (f.name, f.pii_class or "-", str(f.sampled), entities or "-")
@@ -81,9 +86,27 @@ def _yaml_key(name: str) -> str:
     return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else json.dumps(name)
 
 
-def _suggestion(finding: ColumnFinding) -> str | None:
+# A country's own coarsening of its postcodes as a digit prefix: the German Leitregion, the French departement, the
+# Spanish provincia, the Dutch 2-digit region. A UK postcode has no digit prefix (its outward code is letters and
+# digits), and a column of several countries' codes has no one prefix: those are dropped, or generalized per
+# country before the pipeline.
+POSTCODE_PREFIX = {"US": 3, "DE": 2, "FR": 2, "ES": 2, "NL": 2}
+
+
+def _postcode_suggestion(finding: ColumnFinding) -> str:
+    regions = finding.postcode_regions
+    if len(regions) == 1 and regions[0] in POSTCODE_PREFIX:
+        prefix = POSTCODE_PREFIX[regions[0]]
+        return f"{{class: quasi_identifier, action: generalize, generalize: {{zip_prefix: {prefix}}}}}"
+    return "{class: quasi_identifier, action: drop}"
+
+
+def suggestion_for(finding: ColumnFinding) -> str | None:
+    """The suggested `pii.columns` entry for one column (YAML flow style), or None when nothing was found."""
     if finding.unscannable is not None:
         return "{class: direct_identifier, action: drop}"
+    if finding.pii_class == "secret":
+        return "{class: secret, action: drop}"
     if finding.pii_class == "direct_identifier":
         return "{class: direct_identifier, action: drop}"
     if finding.pii_class == "free_text":
@@ -93,26 +116,30 @@ def _suggestion(finding: ColumnFinding) -> str | None:
     if finding.pii_class == "quasi_identifier" and "GEO_COORDINATE" in finding.entities:
         return "{class: quasi_identifier, action: drop}"
     if finding.pii_class == "quasi_identifier" and "ZIP_CODE" in finding.entities:
-        return "{class: quasi_identifier, action: generalize, generalize: {zip_prefix: 3}}"
+        return _postcode_suggestion(finding)
     if finding.pii_class in ("quasi_identifier", "sensitive"):
         return f"{{class: {finding.pii_class}, action: keep}}"
     return None
 
 
 def suggested_block(findings: list[ColumnFinding], *, source: str) -> str:
-    """A `pii:` block for a new spec: drop direct identifiers (or pseudonymize them: add pii.key), redact free text,
-    generalize dates and ZIP codes, keep the other quasi-identifiers and sensitive attributes."""
+    """A `pii:` block for a new spec: drop secrets and direct identifiers (or pseudonymize identifiers: add pii.key),
+    redact free text, generalize dates and postcodes (by the country their shape points at; dropped when it has no
+    digit prefix or several countries mix), keep the other quasi-identifiers and sensitive attributes."""
     lines = [f"# Suggested from a scan of {source}; review every line. Names are the file's: use the schema's.",
              "# `to: year` needs a datetime schema column; `zip_prefix` a string one and the public prefixes in",
              "# `categories` (or privacy.estimation). Pseudonymizing instead of dropping needs pii.key.",
              "pii:", "  columns:"]
-    entries = [(f, _suggestion(f)) for f in findings]
+    entries = [(f, suggestion_for(f)) for f in findings]
     width = max((len(_yaml_key(f.name)) for f, s in entries if s), default=0)
     for finding, suggestion in entries:
         if suggestion is None:
             continue
-        why = f"unscannable: {finding.unscannable}" if finding.unscannable else \
-            ", ".join(f"{e} {s.count}/{finding.sampled}" for e, s in sorted(finding.entities.items()))
+        why = f"unscannable: {finding.unscannable}" if finding.unscannable else ", ".join(
+            [*(f"{e} {s.count}/{finding.sampled}" for e, s in sorted(finding.entities.items())),
+             *(f"rule {r}" for r in finding.rules)])
+        if finding.postcode_regions and "ZIP_CODE" in finding.entities:
+            why += f"; postcode shapes: {', '.join(finding.postcode_regions)}"
         lines.append(f"    {(_yaml_key(finding.name) + ':').ljust(width + 1)} {suggestion}  # {why}")
     if lines[-1] == "  columns:":
         lines[-1] = "  columns: {}  # the scan found no personal data"

@@ -3,6 +3,11 @@
 A column the block does not mention is declared free of PII: the scan stops the run if it finds any there, and
 likewise in a column listed with class `none`. Which actions a class allows is checked here; whether a rule fits
 its column's type (dates to years, numbers to bands) is checked against the schema in `ReleaseSpec`.
+
+Secrets (passwords, PINs, card verification codes, security questions and answers, keys and tokens) are dropped,
+always: class `secret` allows nothing else, and a column whose name says it holds a secret (`password`, `CVV2`,
+`Passwort`, `mot_de_passe`, ...: `synth_pipeline.pii.names`) may not be declared with any other action, whatever
+class the spec gives it.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from pydantic import Field, field_validator, model_validator
 
 from synth_pipeline.spec.base import Frozen
 
-PiiClass = Literal["direct_identifier", "quasi_identifier", "sensitive", "free_text", "none"]
+PiiClass = Literal["secret", "direct_identifier", "quasi_identifier", "sensitive", "free_text", "none"]
 PiiAction = Literal["drop", "pseudonymize", "generalize", "redact", "keep"]
 
 # What each class may do. A direct identifier never reaches a generator (drop it, or keep a keyed pseudonym that
 # no generator models); free text is dropped or redacted; `none` asserts there is nothing to protect.
 ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
+    "secret": ("drop",),
     "direct_identifier": ("drop", "pseudonymize"),
     "free_text": ("drop", "redact"),
     "quasi_identifier": ("drop", "pseudonymize", "generalize", "keep"),
@@ -107,7 +113,8 @@ class RecognizerSpec(Frozen):
     entity: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
     patterns: tuple[PatternSpec, ...] = Field(min_length=1)
     context: tuple[str, ...] = ()
-    class_: Literal["direct_identifier", "quasi_identifier", "sensitive"] = Field("direct_identifier", alias="class")
+    class_: Literal["secret", "direct_identifier", "quasi_identifier", "sensitive"] = Field("direct_identifier",
+                                                                                            alias="class")
 
 
 class PiiSpec(Frozen):
@@ -126,6 +133,17 @@ class PiiSpec(Frozen):
         if wrong:
             raise ValueError(f"expected two-letter ISO 3166 region codes (US, GB, ...); not: {', '.join(wrong)}")
         return value
+
+    @model_validator(mode="after")
+    def _secrets_dropped(self) -> PiiSpec:
+        # Imported here: the lexicon's package imports this one's (its released schema is built from specs).
+        from synth_pipeline.pii.names import secret_named
+
+        kept = [f"{name} (its name says {secret_named(name)}; declared {rule.action})"
+                for name, rule in self.columns.items() if rule.action != "drop" and secret_named(name)]
+        if kept:
+            raise ValueError(f"secrets are always dropped, never kept, generalized or pseudonymized: {'; '.join(kept)}")
+        return self
 
     @model_validator(mode="after")
     def _key_when_pseudonymizing(self) -> PiiSpec:

@@ -8,7 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synth_pipeline.pii.classify import MIN_SHARE, classify_column, scan_table
+from synth_pipeline.pii.classify import (
+    NEAR_UNIQUE_MIN_SAMPLE,
+    SPARSE_MIN_SHARE,
+    classify_column,
+    scan_table,
+)
 from synth_pipeline.pii.engine import EngineConfig, analyzer_for
 
 
@@ -17,9 +22,9 @@ def analyzer():
     return analyzer_for(EngineConfig(phone_regions=("US",)))
 
 
-def _classify(analyzer, name, values, *, sample_size=300, seed=0):
+def _classify(analyzer, name, values, *, sample_size=300, seed=0, numeric=False):
     return classify_column(name, pd.Series(values), analyzer=analyzer, sample_size=sample_size,
-                           rng=np.random.default_rng(seed), custom_classes={})
+                           rng=np.random.default_rng(seed), custom_classes={}, numeric=numeric)
 
 
 def _ssns(count: int, rng: np.random.Generator) -> list[str]:
@@ -45,8 +50,9 @@ def test_an_address_is_not_a_date_because_of_its_house_number(analyzer):
 @pytest.mark.parametrize(("planted", "expected"), [
     (0, "none"),
     (1, "none"),              # one odd cell among 300 does not stop a run
-    (int(300 * MIN_SHARE) - 1, "none"),
-    (int(300 * MIN_SHARE), "direct_identifier"),
+    (int(300 * SPARSE_MIN_SHARE) - 1, "none"),
+    (int(300 * SPARSE_MIN_SHARE), "direct_identifier"),  # validated SSNs are found sparse
+    (15, "direct_identifier"),   # 5% of the column (review row 57): found, not passed silently
     (300, "direct_identifier"),  # a real identifier column always does
 ])
 def test_one_odd_cell_is_not_an_identifier_column(analyzer, planted, expected):
@@ -114,3 +120,61 @@ def test_scan_table_reports_progress_per_column(analyzer):
     findings = scan_table(table, analyzer=analyzer, sample_size=10, rng=np.random.default_rng(0), custom_classes={},
                           progress=lambda done, total, elapsed: seen.append((done, total)))
     assert [f.name for f in findings] == ["a", "b", "c"] and seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def _cards(count: int) -> list[str]:
+    """Luhn-valid 16-digit numbers."""
+    def luhn_completed(body: str) -> str:
+        total = sum(int(d) if i % 2 else sum(divmod(2 * int(d), 10)) for i, d in enumerate(reversed(body)))
+        return body + str((10 - total % 10) % 10)
+    return [luhn_completed(f"4{n:014d}") for n in range(1_000_003, 1_000_003 + 7 * count, 7)]
+
+
+@pytest.mark.parametrize(("values", "entity", "found"), [
+    pytest.param(_cards(6) + ["cash", "transfer", "invoice"] * 98, "CREDIT_CARD", True, id="cards-2pct"),
+    pytest.param(_cards(1) + ["cash", "transfer", "invoice"] * 99, "CREDIT_CARD", False, id="one-card"),
+    pytest.param([f"{4.1 + i / 1000:.5E}".replace("E+00", "E+15") for i in range(60)] + ["n/a"] * 240,
+                 "MANGLED_NUMBER", True, id="mangled-20pct"),
+    pytest.param([f"{1.5 + i / 100:.3f}" for i in range(300)], "MANGLED_NUMBER", False, id="plain-decimals"),
+])
+def test_sparse_identifiers_and_mangled_numbers(analyzer, values, entity, found):
+    finding = _classify(analyzer, "payment_note", values)
+    assert (entity in finding.entities) is found
+    assert (finding.pii_class == "direct_identifier") is found
+
+
+@pytest.mark.parametrize(("values", "numeric", "near_unique"), [
+    pytest.param([str(i) for i in range(1, 301)], False, True, id="row-numbers-as-text"),
+    pytest.param([f"VC{100000 + i}" for i in range(300)], False, True, id="record-ids"),
+    # review row 60: a unique id held as an undeclared categorical, as the harmonizer types one
+    pytest.param(pd.Series([f"VC{100000 + i}" for i in range(300)], dtype="category"), False, True,
+                 id="record-ids-categorical"),
+    pytest.param(pd.Series([f"VC{100000 + i}" for i in range(300)], dtype="string"), False, True,
+                 id="record-ids-string"),
+    pytest.param(list(range(1, 301)), False, False, id="row-numbers-typed-integer"),
+    pytest.param([str(i) for i in range(1, 301)], True, False, id="declared-numeric"),
+    pytest.param([f"{i * 1.37:.2f}" for i in range(300)], False, False, id="amounts"),
+    pytest.param([str(12_000 + i * 4_111) for i in range(300)], False, False, id="census-weights-as-text"),
+    pytest.param([f"{i * 37:08d}" for i in range(300)], False, True, id="zero-padded-account-numbers"),
+    pytest.param([f"2020-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:00" for i in range(300)], False, False,
+                 id="timestamps"),
+    pytest.param([f"Shop number {i} on the high street" for i in range(300)], False, False, id="names-of-things"),
+    pytest.param([f"SKU-{i % 30}" for i in range(300)], False, False, id="codes-from-a-short-list"),
+    pytest.param([str(i) for i in range(NEAR_UNIQUE_MIN_SAMPLE - 1)], False, False, id="too-few-to-tell"),
+])
+def test_near_unique_columns_are_likely_keys(analyzer, values, numeric, near_unique):
+    finding = _classify(analyzer, "Number", values, numeric=numeric)
+    assert ("near_unique" in finding.rules) is near_unique
+    assert (finding.pii_class == "direct_identifier") is near_unique
+    assert "near_unique" not in str(finding.entities)  # a rule, not an entity with a count
+
+
+@pytest.mark.parametrize(("name", "values", "regions"), [
+    ("zip", ["68504", "10001", "94105"] * 20, ("US",)),
+    ("ZipCode", ["68504", "SW1A 1AA", "1317 YB", "M1 2TT", "2513 AB"] * 12, ("GB", "NL", "US")),
+    ("PLZ", ["56231", "10115", "80331"] * 20, ("DE",)),
+    ("postcode", ["SW1A 1AA", "EC1A 1BB", "M1 2TT"] * 20, ("GB",)),
+])
+def test_postcode_findings_carry_their_countries(analyzer, name, values, regions):
+    finding = _classify(analyzer, name, values)
+    assert "ZIP_CODE" in finding.entities and finding.postcode_regions == regions

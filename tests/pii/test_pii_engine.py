@@ -84,8 +84,9 @@ def test_a_custom_recognizer_finds_medical_record_numbers(tmp_path, where):
     if where == "spec":
         pii = PiiSpec.model_validate({"recognizers": [MRN]})
     else:
-        (tmp_path / "recognizers.yaml").write_text(json.dumps([MRN]))
-        pii = PiiSpec.model_validate({"recognizers_file": "recognizers.yaml"})
+        (tmp_path / "config").mkdir()  # the folder allowed for recognizer files
+        (tmp_path / "config" / "recognizers.yaml").write_text(json.dumps([MRN]))
+        pii = PiiSpec.model_validate({"recognizers_file": "config/recognizers.yaml"})
     config = engine_config(pii, project_root=tmp_path)
     values = pd.Series([f"MRN-{n:07d}" for n in range(1000, 1200)])
     finding = classify_column("record", values, analyzer=analyzer_for(config), sample_size=300,
@@ -103,8 +104,9 @@ def test_a_custom_recognizer_finds_medical_record_numbers(tmp_path, where):
     (json.dumps({"name": "not a list"}), "(top level)"),
 ])
 def test_a_bad_recognizers_file_is_a_spec_error(tmp_path, content, message):
+    (tmp_path / "config").mkdir()  # the folder allowed for recognizer files
     if content is not None:
-        (tmp_path / "recognizers.yaml").write_text(content)
+        (tmp_path / "config" / "recognizers.yaml").write_text(content)
     with pytest.raises(SpecError, match="recognizers.yaml") as caught:
-        engine_config(PiiSpec(recognizers_file="recognizers.yaml"), project_root=tmp_path)
+        engine_config(PiiSpec(recognizers_file="config/recognizers.yaml"), project_root=tmp_path)
     assert message in str(caught.value)

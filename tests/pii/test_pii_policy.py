@@ -111,7 +111,7 @@ def _harmonized() -> pd.DataFrame:
 def test_the_actions_give_the_output_schema_and_count_what_they_did(analyzer):
     spec = parse_spec({"name": "probe", "description": "d", "owner": "o", "purpose": "p",
                        "sources": {"s": {"format": "csv", "path": "x.csv"}}, "schema": SCHEMA_DOC,
-                       "privacy": {"epsilon": 1, "delta": 1e-6, "estimation": {"epsilon": 0.1}},
+                       "privacy": {"epsilon": 1, "delta": 1e-6, "estimation": {"epsilon": 0.1, "delta": 1e-7}},
                        "quality": {"suite": "s.json"}, "pii": PII_DOC}, "probe.yaml")
     table, summary = policy.apply_actions(_harmonized(), spec.schema, spec.pii, key=KEY, analyzer=analyzer)
     released = output_schema(spec.schema, spec.pii)
@@ -187,3 +187,40 @@ def test_a_missing_or_weak_key_is_a_config_error_that_does_not_show_it(monkeypat
     with pytest.raises(ConfigError) as caught:
         pseudonym_key(source, resolve_secret=resolver)
     assert message in str(caught.value) and "short-secret" not in str(caught.value)
+
+
+def _ruled(name, rules):
+    return ColumnFinding(name=name, dtype="object", rows=300, blank=0, sampled=300, pii_class="direct_identifier",
+                         rules=rules)
+
+
+@pytest.mark.parametrize(("finding", "pii", "reason"), [
+    (_finding("Password", "secret", [("PASSWORD", 300)]), _pii(), "secret, not in pii.columns"),
+    (_finding("answer", "secret", [("SECURITY_ANSWER", 300)]), _pii(answer=("none", "keep")),
+     "secret, declared class none"),
+    (_finding("secret_code", "secret", [("PIN", 300)]), _pii(secret_code=("quasi_identifier", "keep")),
+     "holds secrets (passwords, PINs, card codes, security answers, keys), which are always dropped"),
+    (_finding("pw", "secret", [("PASSWORD", 300)]),
+     PiiSpec.model_validate({"key": {"env": "K"}, "columns": {"pw": {"class": "direct_identifier",
+                                                                      "action": "pseudonymize"}}}),
+     "which are always dropped"),
+    (_ruled("Number", ("near_unique",)), _pii(),
+     "direct_identifier (near-unique values: a likely record key or row number), not in pii.columns"),
+    (_ruled("Number", ("near_unique",)), _pii(Number=("quasi_identifier", "keep")),
+     "holds direct identifiers (near-unique values"),
+])
+def test_the_gate_refuses_secrets_and_near_unique_keys(finding, pii, reason):
+    [violation] = policy.gate([finding], pii, custom_classes={})
+    assert reason in violation.reason
+    if finding.rules:  # the rule is named, never the share of distinct values behind it
+        assert not any(c.isdigit() for c in violation.line(with_counts=True))
+
+
+@pytest.mark.parametrize(("finding", "pii"), [
+    (_finding("Password", "secret", [("PASSWORD", 300)]), _pii(Password=("secret", "drop"))),
+    (_finding("cvv", "secret", [("CARD_VERIFICATION_CODE", 300)]), _pii(cvv=("direct_identifier", "drop"))),
+    (_ruled("record", ("near_unique",)), _pii(record=("direct_identifier", "drop"))),
+    (_finding("amount", "none"), _pii()),
+])
+def test_the_gate_passes_secrets_dropped_and_harmless_columns(finding, pii):
+    assert policy.gate([finding], pii, custom_classes={}) == []

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from synth_pipeline.pii.shapes import for_ner, hint_for, is_decimal, is_prose, looks_like_date, name_tokens
+from synth_pipeline.pii.shapes import (
+    for_ner,
+    hint_for,
+    is_decimal,
+    is_mangled_number,
+    is_prose,
+    looks_like_date,
+    name_tokens,
+    postcode_region,
+)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -61,3 +70,38 @@ def test_small_helpers():
     assert for_ner("X44046122X") == "X44046122X"  # identifiers keep their digits
     assert is_decimal("41.0268") and is_decimal("-96.6") and is_decimal("1e5")
     assert not is_decimal("68504") and not is_decimal("999-49-3983")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("5.54563E+15", True), ("4.35224e+15", True), ("5,54563E+15", True), ("1.2E+12", True), ("9.99E+18", True),
+    ("1E+15", True),
+    ("1.2E+11", False),  # 12 digits: not a card or account number
+    ("1.2E+19", False),  # 20 digits
+    ("5.5E-15", False), ("41.0268", False), ("5545630000000000", False), ("E+15", False),
+])
+def test_a_spreadsheet_mangled_number_has_13_to_19_digits(text, expected):
+    assert is_mangled_number(text) is expected
+
+
+@pytest.mark.parametrize(("text", "column", "region"), [
+    ("68504", "zip", "US"), ("68504-1234", "zip", "US"), ("SW1A 1AA", "postcode", "GB"), ("M1 2TT", "ZipCode", "GB"),
+    ("1317 YB", "postcode", "NL"), ("K1A 0B1", "postal_code", "CA"), ("56231", "PLZ", "DE"),
+    ("32353", "code_postal", "FR"), ("38274", "codigo_postal", "ES"), ("2600", "postcode", "4-digit"),
+    ("56231", "postcode", "US"),  # a bare 5-digit code under an English name: a ZIP, the only reading left
+    ("unknown", "zip", None), ("123", "zip", None),
+])
+def test_the_country_of_a_postcode_from_its_shape_and_the_columns_language(text, column, region):
+    assert postcode_region(text, column=column) == region
+
+
+@pytest.mark.parametrize(("column", "value", "entity"), [
+    ("Password", "@%kFyTkV(3", "PASSWORD"), ("CVV2", "883", "CARD_VERIFICATION_CODE"), ("CVV2", "n/a", None),
+    ("PIN", "8506", "PIN"), ("PIN", "abcd", None), ("api_key", "b05af1a9b4c3", "CREDENTIAL"), ("api_key", "x", None),
+    ("Username", "catherine84", "USERNAME"), ("Username", "two words", None),
+    ("CCNumber", "4981 5871 2445 1288", "CREDIT_CARD"), ("CCNumber", "5.54563E+15", None),  # the shape rule's
+    ("IBAN", "DE84 9262 1944 9973 1916 14", "IBAN_CODE"), ("Kontonummer", "001831222876623411", "BANK_ACCOUNT"),
+    ("rekeningnummer", "NL91XIKU7100546936", "IBAN_CODE"), ("Kontonummer", "n/a", None),
+    ("NationalID", "ZZ 17 83 66 T", "NATIONAL_ID"), ("PLZ", "56231", "ZIP_CODE"), ("postcode", "SW1A 1AA", "ZIP_CODE"),
+])
+def test_a_new_hint_counts_only_values_of_its_shape(column, value, entity):
+    assert hint_for(column).entity_for(value) == entity

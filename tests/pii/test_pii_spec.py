@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from synth_pipeline.errors import SpecError
 from synth_pipeline.pii import output_schema
-from synth_pipeline.spec import CategoricalColumn, DatetimeColumn, NumericColumn, StringColumn, parse_spec
+from synth_pipeline.spec import (
+    CategoricalColumn,
+    DatetimeColumn,
+    NumericColumn,
+    PiiSpec,
+    StringColumn,
+    parse_spec,
+)
 
 SCHEMA = {
     "born": {"type": "datetime", "min": "1931-05-17", "max": "2030-12-31"},
@@ -75,7 +83,7 @@ def test_refused_with_the_key_path(pii, message):
 
 def test_zip_prefixes_without_a_list_need_an_estimation_budget():
     pii = {"columns": {"zip": {"class": "quasi_identifier", "action": "generalize", "generalize": {"zip_prefix": 3}}}}
-    spec = parse_spec(_spec(pii, privacy={"epsilon": 1, "delta": 1e-6, "estimation": {"epsilon": 0.1}}), "probe.yaml")
+    spec = parse_spec(_spec(pii, privacy={"epsilon": 1, "delta": 1e-6, "estimation": {"epsilon": 0.1, "delta": 1e-7}}), "probe.yaml")
     released = output_schema(spec.schema, spec.pii)["zip"]
     # Rows in a prefix too rare to be released become null: they never fail training after the charge.
     assert released.needs_estimation and released.nullable and released.out_of_domain == "null"
@@ -106,3 +114,29 @@ def test_the_released_schema_follows_from_the_spec_alone():
                                                    "generalize": {"to": "month"}}}}), "probe.yaml")
     assert output_schema(month.schema, month.pii)["born"] == DatetimeColumn(type="datetime", min="1931-05-01",
                                                                             max="2030-12-01")
+
+
+@pytest.mark.parametrize(("columns", "message"), [
+    ({"pw": {"class": "secret", "action": "keep"}}, "class 'secret' allows actions drop; not 'keep'"),
+    ({"pw": {"class": "secret", "action": "pseudonymize"}}, "class 'secret' allows actions drop"),
+    ({"Password": {"class": "sensitive", "action": "keep"}}, "Password (its name says password; declared keep)"),
+    ({"CVV2": {"class": "none", "action": "keep"}}, "CVV2 (its name says card verification code"),
+    ({"Geheimzahl": {"class": "quasi_identifier", "action": "generalize", "generalize": {"bands": [0, 5000, 9999]}}},
+     "Geheimzahl (its name says PIN; declared generalize)"),
+    ({"mot_de_passe": {"class": "direct_identifier", "action": "pseudonymize"}}, "secrets are always dropped"),
+])
+def test_a_secret_is_never_kept_generalized_or_pseudonymized(columns, message):
+    with pytest.raises(ValidationError) as caught:
+        PiiSpec.model_validate({"key": {"env": "K"}, "columns": columns})
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("columns", [
+    {"Password": {"class": "secret", "action": "drop"}},
+    {"CVV2": {"class": "direct_identifier", "action": "drop"}},
+    {"password_changed_at": {"class": "quasi_identifier", "action": "keep"}},  # describes a secret, holds none
+    {"pin_attempts": {"class": "none", "action": "keep"}},
+    {"amount": {"class": "none", "action": "keep"}},
+])
+def test_secret_names_dropped_and_look_alikes_kept_are_accepted(columns):
+    assert PiiSpec.model_validate({"columns": columns}).columns.keys() == columns.keys()

@@ -115,32 +115,44 @@ def test_the_bundled_releases_pass_the_scan(project, state_dir, release, declare
     assert pd.read_parquet(run_dir / "pii_scan" / "table.parquet").equals(harmonized)  # everything is kept
 
 
-def _plant_ssn_column(project: Path, rng: np.random.Generator) -> list[str]:
-    """Adult with a 16th column, `note`, holding an SSN on every row: in the data, the schema and the GX suite."""
+def _plant_columns(project: Path, rng: np.random.Generator, makers: dict) -> list[str]:
+    """Adult with more columns, each value made by `makers[name](row, rng)`, in the data, the schema (as strings)
+    and the GX suite; returns the planted values."""
     spec = project / "releases" / "adult_income.yaml"
     document = yaml.safe_load(spec.read_text())
-    names = [*document["sources"]["train"]["options"]["names"], "note"]
+    names = [*document["sources"]["train"]["options"]["names"], *makers]
     for source in ("train", "test"):
         document["sources"][source]["options"]["names"] = names
-    document["schema"]["note"] = {"type": "string", "nullable": True}
+    for column in makers:
+        document["schema"][column] = {"type": "string", "nullable": True}
     spec.write_text(yaml.safe_dump(document, sort_keys=False))
     suite = project / "expectations" / "adult_income.json"
     expectations = json.loads(suite.read_text())
     for expectation in expectations["expectations"]:
         if expectation["type"] == "expect_table_columns_to_match_ordered_list":
-            expectation["kwargs"]["column_list"].append("note")
+            expectation["kwargs"]["column_list"].extend(makers)
     suite.write_text(json.dumps(expectations))
-    planted = []
+    planted, row = [], 0
     for name, skip in (("adult.data", 0), ("adult.test", 1)):
         path = project / "data" / "adult_income" / name
         lines = path.read_text().split("\n")
         for i in range(skip, len(lines)):
             if lines[i].strip():
-                ssn = f"{rng.integers(100, 600):03d}-{rng.integers(10, 99):02d}-{rng.integers(1000, 9999):04d}"
-                lines[i] += f", {ssn}"
-                planted.append(ssn)
+                values = [make(row, rng) for make in makers.values()]
+                lines[i] += "".join(f", {value}" for value in values)
+                planted += values
+                row += 1
         path.write_text("\n".join(lines))
     return planted
+
+
+def _ssn(row: int, rng: np.random.Generator) -> str:
+    return f"{rng.integers(100, 600):03d}-{rng.integers(10, 99):02d}-{rng.integers(1000, 9999):04d}"
+
+
+def _plant_ssn_column(project: Path, rng: np.random.Generator) -> list[str]:
+    """Adult with a 16th column, `note`, holding an SSN on every row."""
+    return _plant_columns(project, rng, {"note": _ssn})
 
 
 def test_a_planted_ssn_in_an_undeclared_column_stops_the_adult_run_at_pii_scan(project, state_dir, caplog):
@@ -157,3 +169,24 @@ def test_a_planted_ssn_in_an_undeclared_column_stops_the_adult_run_at_pii_scan(p
     assert not (run_dir / "pii_scan" / "table.parquet").exists()  # nothing downstream can read a table
     everything = message + _outputs(run_dir) + caplog.text
     assert [ssn for ssn in set(planted) if ssn in everything] == []
+
+
+def _password(row: int, rng: np.random.Generator) -> str:
+    return "".join(rng.choice(list("abcdefghkmnpqrstuvwxyzABCDEFGH23456789#%&*"), size=12))
+
+
+def test_an_undeclared_secret_and_a_row_number_stop_the_run_naming_rules_not_counts(project, state_dir, caplog):
+    planted = _plant_columns(project, np.random.default_rng(5), {"Password": _password,
+                                                                  "Number": lambda row, rng: str(row + 1)})
+    spec, run_dir = project / "releases" / "adult_income.yaml", state_dir / "adult"
+    caplog.set_level(logging.DEBUG)
+    _prepare(spec, run_dir)
+    with pytest.raises(PIIFound) as caught:
+        run_pii_scan(spec, run_dir)
+    message = str(caught.value)
+    assert "Password: PASSWORD; secret, not in pii.columns" in message
+    assert "Number: direct_identifier (near-unique values: a likely record key or row number)" in message
+    assert not any(c.isdigit() for line in message.splitlines() if line.startswith("  - Number") for c in line)
+    assert not (run_dir / "pii_scan" / "table.parquet").exists()
+    everything = message + _outputs(run_dir) + caplog.text
+    assert [p for p in set(planted[::2]) if p in everything] == []  # no password anywhere
