@@ -52,6 +52,7 @@ def _risks(synthetic, train, holdout, schema, seed):
     }
 
 
+@pytest.mark.slow  # real training / a full attack: seconds each, kept out of test-fast
 def test_a_copy_is_at_risk_and_fresh_rows_are_not(real_tables, eval_schema, draw):
     train, holdout = real_tables
     copy = _risks(train, train, holdout, eval_schema, seed=1)

@@ -40,6 +40,7 @@ def test_a_run_that_never_trained_gets_its_reservation_back(heart, state_dir):
     assert entry_status(heart, "r2") == "released"
 
 
+@pytest.mark.slow  # real training / a full attack: seconds each, kept out of test-fast
 def test_train_then_sample_a_table_in_the_released_schema(heart, state_dir):
     run_dir = prepared(heart, state_dir, "r3")
     trained = run_train(heart, run_dir, run_id="r3", seed=3)
@@ -56,6 +57,7 @@ def test_train_then_sample_a_table_in_the_released_schema(heart, state_dir):
     assert synthetic["age"].between(18, 100).all() and set(synthetic["sex"].dropna()) <= {"female", "male"}
 
 
+@pytest.mark.slow  # real training / a full attack: seconds each, kept out of test-fast
 def test_the_same_seed_gives_the_same_synthetic_table(heart, state_dir):
     tables = []
     for run_id in ("s1", "s2"):
@@ -66,6 +68,7 @@ def test_the_same_seed_gives_the_same_synthetic_table(heart, state_dir):
     pd.testing.assert_frame_equal(*tables)
 
 
+@pytest.mark.slow  # real training / a full attack: seconds each, kept out of test-fast
 def test_publish_rows_overrides_the_estimated_count(heart, state_dir):
     document = yaml.safe_load(heart.read_text())
     document["publish"]["rows"] = 250
