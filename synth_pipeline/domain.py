@@ -7,16 +7,18 @@ domain; a refusal names the column and the rule it broke, never a value or how m
 a declared domain (free text, `estimate_bounds`, no `categories`) are refused here; the DP estimation step turns them
 into declared columns first.
 
-Codes per column: categorical and boolean levels in declared order; integers with at most `numeric_bins` values one
-code per value; wider integers, floats and datetimes `numeric_bins` equal-width bins on the declared bounds, or the
-owner's declared `bin_edges`. A nullable column has one more code, the last, for null. Decoding draws a value
-uniformly inside its bin, so every value decodes into its own bin and nulls stay null.
+Codes per column: categorical and boolean levels in declared order; a numeric column's declared `values` one code
+each; its declared `atoms` one code each, ahead of its bins; integers with at most `numeric_bins` values one code per
+value; wider integers, floats and datetimes `numeric_bins` equal-width bins on the declared bounds, or the owner's
+declared `bin_edges`. A nullable column has one more code, the last, for null. Values and atoms decode exactly; a bin
+decodes to a value drawn uniformly inside it (never an atom), so every value decodes into its own code and nulls
+stay null.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,6 +40,9 @@ from synth_pipeline.spec.schema import (
 # level swamps the signal and the model grows without bound. Group rare levels in harmonize instead.
 DEFAULT_MAX_LEVELS = 1000
 _SECONDS_PER_DAY = 86_400
+# A value is a declared value or atom when it is this close to it (relative; absolute below 1): the value 0.2 read
+# from a CSV and 0.2 from YAML are the same float, but 0.1 + 0.1 after arithmetic in harmonize is not.
+POINT_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class ColumnCodec:
     kind "ordinal": integers (datetimes as whole days or seconds since the epoch); bin k holds the integers in
         [edges[k], edges[k+1]) and the last edge is max + 1.
     kind "float": bin k is [edges[k], edges[k+1]), the last bin closed at max.
+    kind "values": codes index `atoms`, the declared values; there are no bins.
+    `atoms` of an "ordinal" or "float" column take the first codes, exactly; bin k is then code len(atoms) + k.
     """
 
     name: str
@@ -59,10 +66,15 @@ class ColumnCodec:
     map_to: str | None = None
     edges: tuple[float, ...] = ()
     datetime_unit: str | None = None  # "D" or "s" for datetime columns
+    atoms: tuple[float, ...] = ()
+
+    @property
+    def bins(self) -> int:
+        return max(len(self.edges) - 1, 0)
 
     @property
     def value_codes(self) -> int:
-        return len(self.levels) if self.kind == "levels" else len(self.edges) - 1
+        return len(self.levels) if self.kind == "levels" else len(self.atoms) + self.bins
 
     @property
     def size(self) -> int:
@@ -75,7 +87,7 @@ class ColumnCodec:
     def describe(self) -> dict:
         return {"name": self.name, "dtype": self.dtype, "kind": self.kind, "nullable": self.nullable,
                 "out_of_domain": self.out_of_domain, "levels": list(self.levels), "map_to": self.map_to,
-                "edges": list(self.edges), "datetime_unit": self.datetime_unit}
+                "edges": list(self.edges), "datetime_unit": self.datetime_unit, "atoms": list(self.atoms)}
 
 
 def _integer_edges(name: str, low: int, high: int, numeric_bins: int, declared: tuple[float, ...] | None) -> tuple[float, ...]:
@@ -91,6 +103,9 @@ def _integer_edges(name: str, low: int, high: int, numeric_bins: int, declared: 
 
 def _numeric_codec(name: str, spec: NumericColumn, numeric_bins: int) -> ColumnCodec:
     common = {"name": name, "dtype": spec.type, "nullable": spec.nullable, "out_of_domain": spec.out_of_domain}
+    if spec.values is not None:
+        return ColumnCodec(kind="values", atoms=tuple(float(v) for v in spec.values), **common)
+    common["atoms"] = tuple(float(a) for a in spec.atoms or ())
     if spec.type == "integer":
         low, high = math.ceil(spec.min), math.floor(spec.max)
         if low > high:
@@ -168,11 +183,15 @@ class Domain:
             codec = ColumnCodec(name=str(item["name"]), dtype=str(item["dtype"]), kind=str(item["kind"]),
                                 nullable=bool(item["nullable"]), out_of_domain=str(item["out_of_domain"]),
                                 levels=tuple(str(v) for v in item["levels"]), map_to=item["map_to"],
-                                edges=tuple(float(e) for e in item["edges"]), datetime_unit=item["datetime_unit"])
+                                edges=tuple(float(e) for e in item["edges"]), datetime_unit=item["datetime_unit"],
+                                atoms=tuple(float(a) for a in item.get("atoms", ())))  # older models had none
             # A float column declared with min == max is one closed bin [min, min]; every other bin is non-empty.
             ordered = all(b > a or (codec.kind == "float" and len(codec.edges) == 2 and b == a)
                           for a, b in zip(codec.edges, codec.edges[1:]))
-            if codec.kind not in ("levels", "ordinal", "float") or codec.value_codes < 1 or not ordered:
+            ordered &= all(b > a for a, b in zip(codec.atoms, codec.atoms[1:]))
+            binned = codec.kind in ("ordinal", "float") and len(codec.edges) >= 2
+            if not (codec.kind == "levels" or binned or (codec.kind == "values" and not codec.edges)) \
+                    or codec.value_codes < 1 or not ordered:
                 raise ValueError(f"column {codec.name!r}: not a valid encoding")
             codecs.append(codec)
         return cls(tuple(codecs))
@@ -187,7 +206,7 @@ class Domain:
         return np.stack([_encode_column(codec, table[codec.name]) for codec in self.columns], axis=1)
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-        """A table in the target schema's dtypes; values drawn uniformly inside their bins."""
+        """A table in the target schema's dtypes; declared values and atoms exact, others drawn inside their bins."""
         codes = np.asarray(codes)
         if codes.ndim != 2 or codes.shape[1] != len(self.columns):
             raise DomainError("codes must be a table with one column per domain column")
@@ -245,6 +264,10 @@ def _encode_column(codec: ColumnCodec, series: pd.Series) -> np.ndarray:
         codes = _apply_policy(codec, codes, outside, None)
         if codec.out_of_domain == "map" and not codec.nullable:
             codes = np.where(null, codec.levels.index(codec.map_to), codes)
+    elif codec.kind == "values":
+        values = pd.to_numeric(series).to_numpy(dtype=np.float64, na_value=np.nan)
+        nearest, exact = nearest_points(np.where(null, codec.atoms[0], values), codec.atoms)
+        codes = _apply_policy(codec, nearest, ~null & ~exact, nearest)
     else:
         values = _ordinal_values(codec, series) if codec.kind == "ordinal" else pd.to_numeric(series).to_numpy(
             dtype=np.float64, na_value=np.nan)
@@ -252,8 +275,12 @@ def _encode_column(codec: ColumnCodec, series: pd.Series) -> np.ndarray:
         low, high = edges[0], (edges[-1] - 1 if codec.kind == "ordinal" else edges[-1])
         safe = np.where(null, low, values)
         outside = ~null & ((safe < low) | (safe > high))
-        inner = np.clip(np.searchsorted(edges, np.clip(safe, low, high), side="right") - 1, 0, codec.value_codes - 1)
-        codes = _apply_policy(codec, inner.astype(np.int64), outside, inner)
+        inner = np.clip(np.searchsorted(edges, np.clip(safe, low, high), side="right") - 1, 0, codec.bins - 1)
+        inner = inner.astype(np.int64) + len(codec.atoms)
+        if codec.atoms:
+            atom, exact = nearest_points(safe, codec.atoms)
+            inner = np.where(exact & ~outside, atom, inner)
+        codes = _apply_policy(codec, inner, outside, inner)
     if codec.nullable:
         codes = np.where(null, codec.null_code, codes)
     return codes
@@ -270,18 +297,56 @@ def _decode_column(codec: ColumnCodec, codes: np.ndarray, rng: np.random.Generat
             result[null] = pd.NA
             return pd.Series(result)
         return pd.Series(pd.Categorical.from_codes(np.where(null, -1, values), categories=list(codec.levels)))
+    atoms = np.asarray(codec.atoms, dtype=np.float64)
+    is_atom = values < len(atoms)
+    if codec.kind == "values":
+        return _numeric_series(codec, atoms[values], null)
     edges = np.asarray(codec.edges)
-    low, high = edges[values], edges[values + 1]
-    if codec.kind == "float":
+    bins = np.where(is_atom, 0, values - len(atoms))
+    low, high = edges[bins], edges[bins + 1]
+    if codec.kind == "float":  # a uniform draw hits an atom with probability 0
         drawn = low + rng.random(len(values)) * (high - low)
-        result = pd.array(drawn, dtype="Float64")
-        result[null] = pd.NA
-        return pd.Series(result)
-    drawn = low.astype(np.int64) + np.floor(rng.random(len(values)) * (high - low)).astype(np.int64)
+        if atoms.size:
+            drawn = np.where(is_atom, atoms[np.where(is_atom, values, 0)], drawn)
+        return _numeric_series(codec, drawn, null)
+    drawn = _integers_between(low.astype(np.int64), high.astype(np.int64), atoms, rng)
+    if atoms.size:
+        drawn = np.where(is_atom, atoms[np.where(is_atom, values, 0)].astype(np.int64), drawn)
     if codec.dtype == "datetime":
         scale = _SECONDS_PER_DAY if codec.datetime_unit == "D" else 1
         stamps = pd.Series((drawn * scale).astype("datetime64[s]")).astype("datetime64[us]")
         return stamps.mask(pd.Series(null))
-    result = pd.array(drawn, dtype="Int64")
+    return _numeric_series(codec, drawn, null)
+
+
+def _numeric_series(codec: ColumnCodec, values: np.ndarray, null: np.ndarray) -> pd.Series:
+    integer = codec.dtype == "integer"
+    result = pd.array(values.astype(np.int64) if integer else values, dtype="Int64" if integer else "Float64")
     result[null] = pd.NA
     return pd.Series(result)
+
+
+def _integers_between(low: np.ndarray, high: np.ndarray, atoms: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One integer drawn uniformly from [low, high) per row, skipping the atoms (they have codes of their own).
+
+    Draw the r-th of the bin's non-atom integers, then step over each atom at or below it in increasing order. A bin
+    holding atoms only (no row encodes to it; a generator's noise still may) decodes to its first integer."""
+    whole = atoms[atoms == np.floor(atoms)]
+    inside = ((whole[None, :] >= low[:, None]) & (whole[None, :] < high[:, None])).sum(axis=1) if whole.size else 0
+    free = high - low - inside
+    drawn = low + np.floor(rng.random(len(low)) * np.maximum(free, 1)).astype(np.int64)
+    for atom in whole:  # ascending: each step can only push the draw past later atoms, never earlier ones
+        drawn += (drawn >= atom) & (atom >= low) & (atom < high)
+    return np.where(free > 0, drawn, low)
+
+
+def nearest_points(values: np.ndarray, points: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Per value, the index of the nearest of the sorted `points`, and whether it is that point (POINT_TOLERANCE).
+    NaN values get index 0 and are not a point."""
+    grid = np.asarray(points, dtype=np.float64)
+    right = np.clip(np.searchsorted(grid, values), 0, len(grid) - 1)
+    left = np.clip(right - 1, 0, len(grid) - 1)
+    nearest = np.where(np.abs(values - grid[left]) <= np.abs(values - grid[right]), left, right)
+    nearest = np.where(np.isnan(values), 0, nearest)
+    exact = np.abs(values - grid[nearest]) <= POINT_TOLERANCE * np.maximum(1.0, np.abs(grid[nearest]))
+    return nearest.astype(np.int64), exact

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from synth_pipeline.domain import nearest_points
 from synth_pipeline.errors import HarmonizeError
 from synth_pipeline.spec import (
     BooleanColumn,
@@ -215,12 +216,20 @@ def _enforce_domain(table: pd.DataFrame, schema: Mapping[str, ColumnSpec], spec:
             if isinstance(column_spec, DatetimeColumn):
                 low, high = pd.Timestamp(low), pd.Timestamp(high)
             outside = values.notna() & ((values < low) | (values > high))
+            if isinstance(column_spec, NumericColumn) and column_spec.values is not None:
+                nearest, exact = nearest_points(values.to_numpy(dtype=np.float64, na_value=np.nan), column_spec.values)
+                outside = values.notna() & ~pd.Series(exact, index=values.index)
+                snapped = pd.Series(np.asarray(column_spec.values)[nearest], index=values.index)
+                values = values.where(outside | values.isna(), snapped)  # 0.1 + 0.2 becomes the declared 0.3
         policy = column_spec.out_of_domain
         if outside.any():
             count = int(outside.sum())
             if isinstance(policy, MapTo):
                 values = values.where(~outside, policy.map_to)
                 report.out_of_domain[column]["mapped"] += count
+            elif policy == "clip" and isinstance(column_spec, NumericColumn) and column_spec.values is not None:
+                values = values.where(~outside, snapped)  # the nearest declared value
+                report.out_of_domain[column]["clipped"] += count
             elif policy == "clip":
                 values = values.clip(lower=low, upper=high)
                 report.out_of_domain[column]["clipped"] += count

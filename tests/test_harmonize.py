@@ -80,8 +80,16 @@ def test_missing_markers_whitespace_and_source_specific_missing():
         ({"type": "float", "min": 0, "max": 1, "out_of_domain": "clip"}, ["0.5", "1.5"], [0.5, 1.0], {"clipped": 1}),
         ({"type": "datetime", "min": "2000-01-01", "max": "2020-12-31", "out_of_domain": "reject"}, ["2010-05-01", "1999-01-01"],
          [pd.Timestamp("2010-05-01")], {"rejected": 1}),
+        # declared values: another value is out of domain even inside the bounds; clip moves it to the nearest one
+        ({"type": "float", "min": 0, "max": 1, "values": [0, 0.5, 1], "out_of_domain": "clip"}, ["0.5", "0.4", "7"],
+         [0.5, 0.5, 1.0], {"clipped": 2}),
+        ({"type": "float", "min": 0, "max": 1, "values": [0, 0.3, 1]}, ["0.30000000000000004", "0.31"], [0.3],
+         {"rejected": 1}),
+        ({"type": "integer", "min": 1, "max": 5, "values": [1, 3, 5], "out_of_domain": "null", "nullable": True},
+         ["3", "4"], [3, pd.NA], {"nulled": 1}),
     ],
-    ids=["clip", "reject", "null", "map_to", "reject-category-and-missing", "clip-float", "datetime-reject"],
+    ids=["clip", "reject", "null", "map_to", "reject-category-and-missing", "clip-float", "datetime-reject",
+         "values-clip-to-nearest", "values-reject-snaps-float-noise", "values-null"],
 )
 def test_out_of_domain_policies(column, values, expected, counts):
     table, report = run({"s": pd.DataFrame({"x": values})}, {"x": column})

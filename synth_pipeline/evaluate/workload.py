@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from synth_pipeline.domain import nearest_points
 from synth_pipeline.errors import ConfigError
 from synth_pipeline.evaluate.encoding import (
     category_codes,
@@ -65,11 +66,21 @@ def _cells(series: pd.Series, spec: ColumnSpec, levels: Sequence[str] | None,
         codes = category_codes(series, spec, levels)  # len(levels) = missing, len + 1 = other
         codes = np.where(codes == len(levels), len(levels) + 1, np.where(codes == len(levels) + 1, len(levels), codes))
         return codes, [*levels, OTHER, MISSING]
+    values = numeric_values(series, spec)
+    if isinstance(spec, NumericColumn) and spec.values is not None:  # one cell per declared value
+        nearest, exact = nearest_points(values, spec.values)
+        labels = [f"{value:g}" for value in spec.values]
+        return np.where(np.isnan(values), len(labels) + 1, np.where(exact, nearest, len(labels))), [
+            *labels, OTHER, MISSING]
     edges, labels = public_bins(spec, bins)
     low, high = public_bounds(spec)
-    values = numeric_values(series, spec)
     inside = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(labels) - 1)
     outside = ~np.isnan(values) & ((values < low) | (values > high))
+    atoms = spec.atoms if isinstance(spec, NumericColumn) and spec.atoms else ()
+    if atoms:  # each atom a cell of its own, ahead of the bins (which then hold the other values)
+        nearest, exact = nearest_points(values, atoms)
+        inside = np.where(exact, nearest, len(atoms) + inside)
+        labels = [*(f"= {atom:g}" for atom in atoms), *labels]
     codes = np.where(np.isnan(values), len(labels) + 1, np.where(outside, len(labels), inside))
     return codes, [*labels, OTHER, MISSING]
 

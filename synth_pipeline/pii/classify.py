@@ -52,12 +52,14 @@ from synth_pipeline.pii.engine import LANGUAGE, NER_ENTITIES, scanned_entities
 from synth_pipeline.pii.shapes import (
     CLASS_SEVERITY,
     ENTITY_CLASS,
+    URL_WORDS,
     for_ner,
     hint_for,
     is_decimal,
     is_mangled_number,
     is_prose,
     looks_like_date,
+    looks_like_url,
     name_tokens,
     postcode_region,
 )
@@ -164,8 +166,10 @@ def _analyse(batch, texts: list[str], *, entities: list[str], context: list[str]
     found = []
     results = batch.analyze_iterator(texts, language=LANGUAGE, batch_size=BATCH_SIZE, entities=entities,
                                      score_threshold=SCORE_THRESHOLD, context=context or None)
+    url_column = bool(URL_WORDS & set(context))
     for text, hits in zip(texts, results):
-        hits = [h for h in hits if h.entity_type != "DATE_TIME" or looks_like_date(text[h.start:h.end])]
+        hits = [h for h in hits if (h.entity_type != "DATE_TIME" or looks_like_date(text[h.start:h.end]))
+                and (h.entity_type != "URL" or url_column or looks_like_url(text[h.start:h.end]))]
         # A match inside a longer match of another type that scores as high is that match misread (the URL
         # Presidio also sees inside an e-mail address).
         kept = [h for h in hits if not any(

@@ -70,6 +70,17 @@ def is_mangled_number(text: str) -> bool:
     return _MANGLED.fullmatch(text.strip()) is not None
 
 
+_URL_SHAPE = re.compile(r"[a-z][a-z0-9+.-]*://|www\.|[^\s/]+\.[^\s/]+[/:?#]|([^\s.]+\.){2,}[^\s.]+", re.IGNORECASE)
+URL_WORDS = frozenset({"url", "uri", "website", "homepage", "web", "site", "domain", "link", "href"})
+
+
+def looks_like_url(text: str) -> bool:
+    """A web address: a scheme, `www.`, a path, port or query after the host, or a host of three labels or more.
+    Not a bare `word.word`: since the new generic top-level domains, Presidio reads `high.school` and
+    `university.degree` (category labels) as URLs. A column named for web addresses keeps bare hosts."""
+    return _URL_SHAPE.search(text.strip()) is not None
+
+
 def looks_like_date(text: str) -> bool:
     """An absolute calendar date: ISO (with an optional time), d/m/y or m/d/y, YYYYMMDD, or a month's name next to
     a number. Not a bare number (a ZIP code, a house number, a count), which spaCy often tags DATE."""

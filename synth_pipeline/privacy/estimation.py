@@ -156,6 +156,8 @@ def _estimate_bounds(column: str, values: pd.Series, spec: NumericColumn, budget
                                    rng=rng) for q in BOUND_QUANTILES)
     if spec.type == "integer":  # outward to whole numbers, still inside the public range
         low, high = float(max(spec.min, math.floor(low))), float(min(spec.max, math.ceil(high)))
+    if spec.atoms:  # declared (public) point masses stay inside: widening to them is post-processing, free
+        low, high = min(low, spec.atoms[0]), max(high, spec.atoms[-1])
     # Values outside the estimated bounds exist by construction (about 1% each side): encoders clip them.
     estimated = NumericColumn.model_validate({**spec.model_dump(), "min": low, "max": high, "estimate_bounds": False,
                                               "out_of_domain": "clip"})

@@ -72,11 +72,14 @@ def _codes_at_most(column: ColumnSpec, numeric_bins: int) -> int:
         values = len(column.categories) if column.categories else column.max_categories
     elif isinstance(column, BooleanColumn):
         values = 2
+    elif isinstance(column, NumericColumn) and column.values is not None:
+        values = len(column.values)
     elif isinstance(column, NumericColumn) and column.bin_edges is not None:
         values = len(column.bin_edges) - 1
     else:  # numeric or datetime bins; an integer column with fewer values gets fewer codes
         values = numeric_bins
-    return values + int(column.nullable)
+    atoms = len(column.atoms or ()) if isinstance(column, NumericColumn) else 0
+    return values + atoms + int(column.nullable)
 
 
 def network_weights(sizes: list[int], embedding_dim: int, hidden: int) -> int:
@@ -102,8 +105,10 @@ def _generator_problems(spec: ReleaseSpec, modelled: dict[str, ColumnSpec]) -> l
         if isinstance(column, CategoricalColumn):
             levels, what = (len(column.categories), "categories") if column.categories else (
                 column.max_categories, "max_categories")
+        elif isinstance(column, NumericColumn) and column.values is not None:
+            levels, what = len(column.values), "values"
         elif isinstance(column, NumericColumn) and column.bin_edges is not None:
-            levels, what = len(column.bin_edges) - 1, "bin_edges"
+            levels, what = len(column.bin_edges) - 1 + len(column.atoms or ()), "bin_edges"
         else:
             continue
         if levels > params.max_levels:

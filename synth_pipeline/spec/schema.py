@@ -12,7 +12,14 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from synth_pipeline.spec.base import Frozen
-from synth_pipeline.spec.limits import MAX_ABS_BOUND, MAX_BIN_EDGES, MAX_CATEGORIES, MAX_LABEL_CHARS, MAX_TEXT_CHARS
+from synth_pipeline.spec.limits import (
+    MAX_ABS_BOUND,
+    MAX_ATOMS,
+    MAX_BIN_EDGES,
+    MAX_CATEGORIES,
+    MAX_LABEL_CHARS,
+    MAX_TEXT_CHARS,
+)
 
 # A category label (declared, or a map_to target): one level's name, not a document.
 Label = Annotated[str, Field(max_length=MAX_LABEL_CHARS)]
@@ -54,11 +61,31 @@ class NumericColumn(ColumnBase):
     # income: 0 alone, then widening bins). Strictly increasing from min to max; bin k is [edges[k], edges[k+1]),
     # the last one closed. Without them, generators use equal-width bins on [min, max].
     bin_edges: tuple[Bound, ...] | None = Field(None, min_length=2, max_length=MAX_BIN_EDGES)
+    # The only values the column takes (a rating 1..5, a score 0, 0.2, ..., 1): one code each, decoded exactly,
+    # instead of bins. Any other value is out of domain (`clip` moves it to the nearest declared value).
+    values: tuple[Bound, ...] | None = Field(None, min_length=1, max_length=MAX_CATEGORIES)
+    # Values with a point mass of their own (0 in a zero-inflated amount, a 99999 top-code): one code each, decoded
+    # exactly; every other value keeps its bin. Without them a bin's values decode uniformly, and a real 0 comes
+    # back as 0.004.
+    atoms: tuple[Bound, ...] | None = Field(None, min_length=1, max_length=MAX_ATOMS)
 
     @model_validator(mode="after")
     def _ordered(self) -> NumericColumn:
         if self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        for key in ("values", "atoms"):
+            points = getattr(self, key)
+            if points is None:
+                continue
+            if list(points) != sorted(set(points)):
+                raise ValueError(f"{key} must be strictly increasing")
+            if points[0] < self.min or points[-1] > self.max:
+                raise ValueError(f"{key} must lie between min ({self.min}) and max ({self.max})")
+            if self.type == "integer" and any(point != int(point) for point in points):
+                raise ValueError(f"{key} of an integer column must be whole numbers")
+        if self.values is not None and (self.atoms is not None or self.bin_edges is not None or self.estimate_bounds):
+            raise ValueError("values list every value the column takes: they cannot go with atoms, bin_edges or "
+                             "estimate_bounds")
         if self.bin_edges is not None:
             if self.estimate_bounds:
                 raise ValueError("bin_edges fix the bins on the declared bounds: they cannot go with estimate_bounds")

@@ -25,7 +25,7 @@ def charges(board):
 def test_each_dataset_with_every_charge(client, auth, charges):
     viewer = auth("analyst", "viewer")
     datasets = {d["dataset"]: d for d in client.get(f"{BOARD}/api/budgets", headers=viewer).json()["datasets"]}
-    assert set(datasets) == {"adult_income", "heart_disease", "synthea_patients"}  # every configured dataset
+    assert set(datasets) == {"adult_income", "bank_marketing", "heart_disease", "synthea_patients"}  # all configured
     heart = datasets["heart_disease"]
     assert heart["lifetime"] == {"epsilon": 6.0, "delta": 3e-5}
     assert heart["spent"] == {"epsilon": 4.0, "delta": 2e-5}

@@ -38,6 +38,17 @@ def test_an_email_column_is_email_not_url(analyzer):
     assert set(finding.entities) == {"EMAIL_ADDRESS"} and finding.pii_class == "direct_identifier"
 
 
+@pytest.mark.parametrize(("column", "values", "url"), [
+    ("education", ["high.school", "university.degree", "professional.course", "basic.9y"] * 30, False),
+    ("website", ["janedoe.com", "joe-bloggs.net", "maria-garcia.org", "olu.dev"] * 30, True),
+    ("profile", [f"https://social.example.com/u/{i}" for i in range(120)], True),
+])
+def test_a_category_label_with_a_dot_is_not_a_url(analyzer, column, values, url):
+    finding = _classify(analyzer, column, values)
+    assert ("URL" in finding.entities) is url
+    assert (finding.pii_class == "direct_identifier") is url
+
+
 def test_an_address_is_not_a_date_because_of_its_house_number(analyzer):
     addresses = ["3763 39TH AVE STE 400", "825 CENTENNIAL DRIVE", "1010 Walnut", "406 Kohler Camp",
                  "974 Kunde Burg Apt 79", "2020 Palm St"] * 50

@@ -11,6 +11,7 @@ from synth_pipeline.pii.shapes import (
     is_mangled_number,
     is_prose,
     looks_like_date,
+    looks_like_url,
     name_tokens,
     postcode_region,
 )
@@ -24,6 +25,17 @@ from synth_pipeline.pii.shapes import (
 ])
 def test_a_date_must_look_like_one(text, expected):
     assert looks_like_date(text) is expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("https://example.org", True), ("www.example.com", True), ("example.com/about", True), ("shop.example.co.uk", True),
+    ("example.com:8080", True), ("example.com?q=1", True),
+    ("high.school", False), ("university.degree", False), ("professional.course", False), ("basic.4y", False),
+    ("admin.", False), ("example.com", False),
+])
+def test_a_url_must_look_like_one(text, expected):
+    """Bank marketing's education levels are not web addresses, though `.school` and `.degree` are real TLDs."""
+    assert looks_like_url(text) is expected
 
 
 @pytest.mark.parametrize(("column", "entity"), [
