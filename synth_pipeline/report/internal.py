@@ -150,6 +150,9 @@ def _utility(report: Mapping, distributions: Mapping) -> str:
             for column, info in coverage.items() if isinstance(info, dict) and (info.get("missing") or info.get("under_represented"))]
     if gaps:
         body.append(html.table(["column", "real categories missing", "under-represented (< half the real share)"], gaps))
+    numeric = utility.get("numeric") or {}
+    if numeric and "error" not in numeric:
+        body.append(_numeric(numeric))
     body.append(html.table(["utility gate", "value", "gate", "verdict", "note"], _verdict_rows(report.get("gates", []))))
     charts = [svg.grouped_bars(info["labels"], {"real": info["real"], "synthetic": info["synthetic"]}, title=name,
                                width=340, height=210)
@@ -157,6 +160,20 @@ def _utility(report: Mapping, distributions: Mapping) -> str:
     if charts:
         body.append('<h3>Real (training) vs synthetic, per column</h3><div class="grid">' + "".join(charts) + "</div>")
     return html.section("Utility", *body)
+
+
+def _numeric(numeric: Mapping) -> str:
+    """Exact-value figures per numeric column, each beside its floor (the holdout against the training table)."""
+    def pair(figure: Mapping) -> str:
+        return f"{_fmt(figure['synthetic'], 3)} (floor {_fmt(figure['floor'], 3)})"
+
+    rows = [[name, pair(info["ks"]), pair(info["wasserstein"]),
+             ", ".join(f"{q['q']:g}: {_fmt(q['synthetic'], 2)}" for q in info["quantiles"]),
+             "; ".join(f"{p['value']:g}: {_fmt(p['real'], 3)} / {_fmt(p['synthetic'], 3)}" for p in info.get("points", []))
+             or "-"]
+            for name, info in numeric.items()]
+    return html.table(["numeric column", "KS distance", "Wasserstein (share of range)",
+                       "synthetic percentiles at real mid-rank", "declared values: real / synthetic share"], rows)
 
 
 def _group_label(group: object) -> str:

@@ -128,7 +128,7 @@ def _tstr(synthetic, train, holdout, target: str | None, schema, rng) -> dict:
 def _utility(checks: _Checks, train, synthetic, holdout, released, evaluation, rng, *,
              rows_floor: int) -> tuple[dict, dict]:
     """The utility figures, and the per-column distributions for the report's plots."""
-    from synth_pipeline.evaluate import association, workload
+    from synth_pipeline.evaluate import association, numeric, workload
 
     utility: dict = {"real_rows": len(train), "synthetic_rows": len(synthetic), "holdout_rows": len(holdout),
                      "rows_floor": rows_floor}
@@ -142,6 +142,7 @@ def _utility(checks: _Checks, train, synthetic, holdout, released, evaluation, r
     utility["categories"] = checks.run("categories", lambda: workload.category_coverage(
         train, synthetic, released, under_ratio=UNDER_REPRESENTED))
     utility["tails"] = checks.run("tails", lambda: workload.tail_coverage(train, synthetic, released, tail=TAIL))
+    utility["numeric"] = checks.run("numeric", lambda: numeric.numeric_fidelity(train, synthetic, holdout, released))
     distributions = checks.run("distributions", lambda: workload.column_distributions(train, synthetic, released))
     return utility, {} if "distributions" in checks.errors else distributions
 
