@@ -9,13 +9,16 @@ notion Opacus' accountants use too, so the estimate and the generator compose un
   gaps between sorted values, Smith 2011). The 1st/99th rather than the min/max: the extremes have no stable DP
   estimate (one person moves them), and clipping about 1% of rows on each side costs far less fidelity than spreading
   an encoder's bins over an outer range that is often orders of magnitude wider than the data.
+- cut points of a numeric column with `estimate_bin_edges: k`: the DP j/k-quantiles (j = 1..k-1) of its values
+  other than its atoms, by the same mechanism, inside its (declared or estimated) bounds: bins that each hold about
+  as many people, where equal widths would put most of a skewed column in one bin.
 - the levels of a categorical column without `categories`: a stability-based thresholded histogram (Korolova et al.
   2009; Wilson et al. 2020): Laplace noise on each present level's count, and only levels whose noisy count clears a
   threshold set from delta are released, so a level held by a single individual appears with probability <= delta.
   The estimated column is nullable with `out_of_domain: null`: rows in a level that was not released become null
   when encoded, so whether training succeeds never depends on who holds a rare level.
 
-The budget is split evenly: epsilon over the estimated columns (a numeric column halves its share between its two
+The budget is split evenly: epsilon over the estimated columns (a numeric column splits its share evenly between its
 quantiles), delta over the categorical ones (the quantile mechanism is pure epsilon-DP and needs none). The column
 estimates compose by basic composition (Dwork & Roth 2014, Thm 3.16): the report's totals are plain sums, at most
 the (epsilon, delta) given. Only the mechanisms' outputs leave (bounds, level lists, their counts) together with
@@ -148,21 +151,45 @@ def dp_released_levels(counts: np.ndarray, *, epsilon: float, delta: float, max_
     return noisy > threshold, noisy
 
 
-def _estimate_bounds(column: str, values: pd.Series, spec: NumericColumn, budget: ColumnBudget, m: int,
-                     rng: np.random.Generator) -> tuple[NumericColumn, ColumnEstimate]:
+def _cut_points(data: np.ndarray, spec: NumericColumn, low: float, high: float, epsilon: float, m: int,
+                rng: np.random.Generator) -> tuple[float, ...]:
+    """Bin edges from low to high through DP quantiles j/k (k = estimate_bin_edges) of the values other than the
+    atoms (those have codes of their own). Rounding, sorting and dropping repeats are post-processing: free."""
+    bins = spec.estimate_bin_edges
+    rest = data[~np.isin(data, spec.atoms)] if spec.atoms else data
+    cuts = [dp_quantile(rest, q=j / bins, low=low, high=high, epsilon=epsilon, sensitivity=m, rng=rng)
+            for j in range(1, bins)]
+    if spec.type == "integer":  # an integer bin [a, b) needs a < b in whole numbers
+        cuts = [float(math.ceil(cut)) for cut in cuts]
+    return (low, *sorted({cut for cut in cuts if low < cut < high}), high)
+
+
+def _estimate_numeric(column: str, values: pd.Series, spec: NumericColumn, budget: ColumnBudget, m: int,
+                      rng: np.random.Generator) -> tuple[NumericColumn, ColumnEstimate]:
+    """Bounds (the 1st and 99th percentiles) and/or cut points, each quantile an equal share of the column's epsilon
+    (basic composition)."""
     data = values.dropna().to_numpy(dtype=float)
-    per_quantile = budget.epsilon / 2  # exact in binary: the two halves sum to the share
-    low, high = sorted(dp_quantile(data, q=q, low=spec.min, high=spec.max, epsilon=per_quantile, sensitivity=m,
-                                   rng=rng) for q in BOUND_QUANTILES)
-    if spec.type == "integer":  # outward to whole numbers, still inside the public range
-        low, high = float(max(spec.min, math.floor(low))), float(min(spec.max, math.ceil(high)))
-    if spec.atoms:  # declared (public) point masses stay inside: widening to them is post-processing, free
-        low, high = min(low, spec.atoms[0]), max(high, spec.atoms[-1])
-    # Values outside the estimated bounds exist by construction (about 1% each side): encoders clip them.
-    estimated = NumericColumn.model_validate({**spec.model_dump(), "min": low, "max": high, "estimate_bounds": False,
-                                              "out_of_domain": "clip"})
-    return estimated, ColumnEstimate(column, "exponential_mechanism_quantiles", budget.epsilon, 0.0, {
-        "quantiles": list(BOUND_QUANTILES), "outer_range": [spec.min, spec.max], "min": low, "max": high})
+    cut_count = spec.estimate_bin_edges - 1 if spec.estimate_bin_edges else 0
+    per_quantile = _even_share(budget.epsilon, 2 * spec.estimate_bounds + cut_count)
+    low, high, estimated = spec.min, spec.max, {"outer_range": [spec.min, spec.max]}
+    if spec.estimate_bounds:
+        low, high = sorted(dp_quantile(data, q=q, low=spec.min, high=spec.max, epsilon=per_quantile, sensitivity=m,
+                                       rng=rng) for q in BOUND_QUANTILES)
+        if spec.type == "integer":  # outward to whole numbers, still inside the public range
+            low, high = float(max(spec.min, math.floor(low))), float(min(spec.max, math.ceil(high)))
+        if spec.atoms:  # declared (public) point masses stay inside: widening to them is post-processing, free
+            low, high = min(low, spec.atoms[0]), max(high, spec.atoms[-1])
+        estimated.update(quantiles=list(BOUND_QUANTILES), min=low, max=high)
+    update = {"min": low, "max": high, "estimate_bounds": False, "estimate_bin_edges": None}
+    if spec.estimate_bounds:  # values outside the estimated bounds exist by construction (about 1% each side)
+        update["out_of_domain"] = "clip"
+    if cut_count:
+        edges = _cut_points(data, spec, low, high, per_quantile, m, rng)
+        update["bin_edges"] = edges if low < high else None  # a float column with min == max has one closed bin
+        estimated.update(cut_quantiles=[j / spec.estimate_bin_edges for j in range(1, spec.estimate_bin_edges)],
+                         bin_edges=list(edges))
+    estimated_column = NumericColumn.model_validate({**spec.model_dump(), **update})
+    return estimated_column, ColumnEstimate(column, "exponential_mechanism_quantiles", budget.epsilon, 0.0, estimated)
 
 
 def _estimate_categories(column: str, values: pd.Series, spec: CategoricalColumn, budget: ColumnBudget, m: int,
@@ -200,7 +227,7 @@ def estimate_domain(table: pd.DataFrame, schema: Mapping[str, ColumnSpec], *, ep
     domain, estimates = dict(schema), []
     for column, budget in plan.items():
         spec = schema[column]
-        estimate = _estimate_bounds if isinstance(spec, NumericColumn) else _estimate_categories
+        estimate = _estimate_numeric if isinstance(spec, NumericColumn) else _estimate_categories
         domain[column], report = estimate(column, table[column], spec, budget, max_rows_per_unit, rng)
         estimates.append(report)
     return domain, EstimationReport(tuple(estimates))

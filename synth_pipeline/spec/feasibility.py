@@ -76,6 +76,8 @@ def _codes_at_most(column: ColumnSpec, numeric_bins: int) -> int:
         values = len(column.values)
     elif isinstance(column, NumericColumn) and column.bin_edges is not None:
         values = len(column.bin_edges) - 1
+    elif isinstance(column, NumericColumn) and column.estimate_bin_edges is not None:
+        values = column.estimate_bin_edges
     else:  # numeric or datetime bins; an integer column with fewer values gets fewer codes
         values = numeric_bins
     atoms = len(column.atoms or ()) if isinstance(column, NumericColumn) else 0

@@ -50,6 +50,9 @@ MAX_CATEGORIES = 100_000
 # integers up to 2^53 (about 9e15); `max: 1e308, min: -1e308` overflowed it to infinity.
 MAX_ABS_BOUND = 1e15
 MAX_BIN_EDGES = 10_001  # the public cut points of one numeric column: at most 10,000 bins
+# DP cut points: each is one more quantile sharing the column's estimation epsilon, so past a few dozen the noise
+# swamps them.
+MAX_ESTIMATED_BINS = 64
 MAX_ATOMS = 100  # values with a point mass of their own in one numeric column (0, a top-code, a few sentinels)
 # AIM measures marginals on every set of `workload_ways` columns (and their subsets): C(columns, ways) candidates,
 # each a count array held in memory for the whole fit. 10,000 is 40 columns at 3-way or 141 at 2-way.

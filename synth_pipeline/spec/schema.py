@@ -17,6 +17,7 @@ from synth_pipeline.spec.limits import (
     MAX_ATOMS,
     MAX_BIN_EDGES,
     MAX_CATEGORIES,
+    MAX_ESTIMATED_BINS,
     MAX_LABEL_CHARS,
     MAX_TEXT_CHARS,
 )
@@ -68,6 +69,10 @@ class NumericColumn(ColumnBase):
     # exactly; every other value keeps its bin. Without them a bin's values decode uniformly, and a real 0 comes
     # back as 0.004.
     atoms: tuple[Bound, ...] | None = Field(None, min_length=1, max_length=MAX_ATOMS)
+    # Cut points from the data under DP instead of equal widths: this many bins between DP quantiles (1/k, ...,
+    # (k-1)/k of the values other than the atoms), paid from privacy.estimation. Without bin_edges or this, the
+    # generator's bins are equal-width on the (declared or DP-estimated) bounds.
+    estimate_bin_edges: int | None = Field(None, ge=2, le=MAX_ESTIMATED_BINS)
 
     @model_validator(mode="after")
     def _ordered(self) -> NumericColumn:
@@ -83,9 +88,12 @@ class NumericColumn(ColumnBase):
                 raise ValueError(f"{key} must lie between min ({self.min}) and max ({self.max})")
             if self.type == "integer" and any(point != int(point) for point in points):
                 raise ValueError(f"{key} of an integer column must be whole numbers")
-        if self.values is not None and (self.atoms is not None or self.bin_edges is not None or self.estimate_bounds):
-            raise ValueError("values list every value the column takes: they cannot go with atoms, bin_edges or "
-                             "estimate_bounds")
+        if self.values is not None and (self.atoms is not None or self.bin_edges is not None or self.estimate_bounds
+                                        or self.estimate_bin_edges is not None):
+            raise ValueError("values list every value the column takes: they cannot go with atoms, bin_edges, "
+                             "estimate_bounds or estimate_bin_edges")
+        if self.estimate_bin_edges is not None and self.bin_edges is not None:
+            raise ValueError("bin_edges are declared: estimate_bin_edges would replace them; keep one")
         if self.bin_edges is not None:
             if self.estimate_bounds:
                 raise ValueError("bin_edges fix the bins on the declared bounds: they cannot go with estimate_bounds")
@@ -98,7 +106,7 @@ class NumericColumn(ColumnBase):
 
     @property
     def needs_estimation(self) -> bool:
-        return self.estimate_bounds
+        return self.estimate_bounds or self.estimate_bin_edges is not None
 
 
 class CategoricalColumn(ColumnBase):

@@ -82,8 +82,16 @@ def _largest_domain(schema: dict[str, ColumnSpec]) -> dict[str, ColumnSpec]:
     for name, column in schema.items():
         if isinstance(column, CategoricalColumn) and column.categories is None:
             column = column.model_copy(update={"categories": tuple(f"level_{i}" for i in range(column.max_categories))})
-        elif isinstance(column, NumericColumn) and column.estimate_bounds:
-            column = column.model_copy(update={"estimate_bounds": False})
+        elif isinstance(column, NumericColumn) and column.needs_estimation:
+            bins = column.estimate_bin_edges  # at most this many bins come out (repeated cut points are merged)
+            edges = None
+            if bins and column.max > column.min:
+                edges = np.linspace(column.min, column.max, bins + 1)
+                if column.type == "integer":  # whole-number cuts, as the estimate makes them
+                    edges = np.unique(np.concatenate(([column.min], np.ceil(edges[1:-1]), [column.max])))
+                edges = tuple(float(edge) for edge in edges)
+            column = column.model_copy(update={"estimate_bounds": False, "estimate_bin_edges": None,
+                                               "bin_edges": edges})
         largest[name] = column
     return largest
 
