@@ -67,6 +67,7 @@ def test_a_copy_is_at_risk_and_fresh_rows_are_not(real_tables, eval_schema, draw
     assert copy["singling_out"]["attacks"] == 100 and copy["inference"]["attacks"] == 300
 
 
+@pytest.mark.slow  # two full runs of the attacks
 def test_risks_are_reproducible_from_the_rng(real_tables, eval_schema):
     train, holdout = real_tables
     first = _risks(train.head(800), train, holdout, eval_schema, seed=4)

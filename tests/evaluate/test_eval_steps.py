@@ -22,6 +22,7 @@ def _verdicts(report):
     return {verdict["name"]: verdict["passed"] for verdict in report["gates"]}
 
 
+@pytest.mark.slow  # every check on a generated table: seconds
 def test_a_fresh_draw_passes_every_gate(eval_project, real_tables, make_run, draw):
     train, holdout = real_tables
     run_dir = make_run(draw["population"](1600, np.random.default_rng(99)), train, holdout)
@@ -60,6 +61,7 @@ def test_a_copy_of_the_training_table_fails_distance_and_membership(eval_project
     assert report["membership"]["advantage"] > 0.5
 
 
+@pytest.mark.slow  # every check on a generated table: seconds
 def test_independent_noise_passes_risk_and_fails_utility(eval_project, real_tables, make_run, draw, eval_schema):
     train, holdout = real_tables
     run_dir = make_run(draw["uniform"](eval_schema, 1600, np.random.default_rng(5)), train, holdout)
@@ -103,6 +105,7 @@ def test_a_table_without_a_released_column_cannot_be_checked_for_risk(eval_proje
     assert _report(run_dir, "reidentify")["missing_columns"] == ["job"]
 
 
+@pytest.mark.slow  # every check on a generated table: seconds
 def test_no_raw_value_reaches_the_reports(eval_project, real_tables, make_run, draw):
     """Canaries planted in the real tables: an undeclared label, a unique income and a unique age in one row, that
     row alone in its query group. None of them may appear in anything the steps write or raise."""

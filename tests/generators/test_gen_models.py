@@ -16,6 +16,9 @@ from synth_pipeline.errors import GeneratorError, PrivacyConfigError
 from synth_pipeline.generators import make_generator
 from synth_pipeline.generators.base import STATE_JSON, STATE_TENSORS, Individuals, load_model, save_model
 
+# Real training of both generators (seconds per case): in `make test`, not in `make test-fast`.
+pytestmark = pytest.mark.slow
+
 SMALL = {
     "aim": {"numeric_bins": 16, "rounds": 8, "iterations": 10, "final_iterations": 20, "max_model_cells": 20_000,
             "workload_ways": 2},

@@ -10,7 +10,8 @@ from testsupport import SHARED_DATA
 from synth_pipeline.bench.pii import load_truths, score_truth
 from synth_pipeline.pii.engine import EngineConfig, analyzer_for
 
-pytestmark = pytest.mark.skipif(not (SHARED_DATA / "febrl").is_dir(), reason=f"shared data not found at {SHARED_DATA}")
+pytestmark = [pytest.mark.skipif(not (SHARED_DATA / "febrl").is_dir(), reason=f"shared data not found at {SHARED_DATA}"),
+              pytest.mark.slow]  # scans every truth file: the benchmark's accuracy, pinned in `make test`
 TRUTHS = {truth.name: truth for truth in load_truths()}
 
 

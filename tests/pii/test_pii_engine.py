@@ -56,6 +56,7 @@ print(json.dumps({"found": found, "ours": ours, "control": len(attempts) - ours}
 """
 
 
+@pytest.mark.slow  # a fresh interpreter that builds the analyzer: seconds
 def test_no_socket_is_opened_to_validate_email_domains():
     result = json.loads(_python(_NO_NETWORK).strip().splitlines()[-1])
     assert "EMAIL_ADDRESS" in result["found"]

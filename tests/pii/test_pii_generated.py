@@ -10,6 +10,7 @@ import pytest
 from synth_pipeline.bench.pii_people import TABLES, generate, per_class, score_generated
 from synth_pipeline.pii.engine import EngineConfig, analyzer_for
 
+pytestmark = pytest.mark.slow  # generates and scans every table of fake people: seconds, pinned in `make test`
 ROWS = 50  # the least the near-unique rule reads (50 sampled values); three sparse identifiers per column
 
 

@@ -20,6 +20,9 @@ from synth_pipeline.sources import RunContext
 from synth_pipeline.spec import load_spec
 from synth_pipeline.steps import run_extract, run_harmonize, run_pii_scan, run_quality_gate
 
+# Each case runs extract, harmonize, the GX gate and the scan on a bundled release: seconds each, in `make test`.
+pytestmark = pytest.mark.slow
+
 KEY = "synthea-test-key-0123456789abcdef"
 KEY_ENV = "AIRFLOW_CONN_SYNTHEA_PSEUDONYM_KEY"
 
