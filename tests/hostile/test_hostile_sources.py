@@ -148,6 +148,29 @@ def _harmonize_report(check: Callable[[dict], bool]) -> Callable[[Path], None]:
     return verify
 
 
+def _all_hospitals(world: World) -> None:
+    """The bundled spec as it is, four sources: its quality gate passes, so the run reaches the ledger."""
+    world.spec.update(yaml.safe_load((world.project / "releases" / "heart_disease.yaml").read_text()))
+
+
+@contextmanager
+def _read_only_ledger(state: Path):
+    """A SQLite ledger that exists (with its tables) but opens read-only, as on a read-only mount (root is not
+    stopped by permissions, so SQLite's own read-only mode stands in for one)."""
+    from synth_pipeline.privacy.ledger import LEDGER_URL_ENV
+    from synth_pipeline.privacy.ledger_schema import create_ledger_engine, prepare_schema
+
+    path = state / "ledger-ro.sqlite"
+    engine = create_ledger_engine(f"sqlite:///{path}")
+    prepare_schema(engine)
+    engine.dispose()
+    os.environ[LEDGER_URL_ENV] = f"sqlite:///file:{path}?mode=ro&uri=true"
+    try:
+        yield
+    finally:
+        os.environ.pop(LEDGER_URL_ENV)
+
+
 OUTSIDE = "sources\\.cleveland\\.path: .* resolves outside the folders allowed for sources"
 CASES = [
     Case("11-dot-dot", lambda w: w.source(path="../outside.csv"), 2, OUTSIDE),
@@ -218,6 +241,11 @@ CASES = [
          fault=_file_size_limit),
     Case("83-read-only-state", lambda w: None, 2, r"cannot write the 'extract' step's output under .*: ",
          fault=_read_only_state),
+    Case("84-read-only-ledger", _all_hospitals, 2,
+         r"the budget ledger failed while .* \(OperationalError: attempt to write a readonly database\); nothing "
+         "was changed",
+         step="charge_budget", before=("extract", "harmonize", "quality_gate", "pii_scan", "split"),
+         fault=_read_only_ledger),
 ]
 
 
