@@ -105,8 +105,10 @@ def _histogram(codes: np.ndarray, sizes: list[int], *, floor: float = 1.0) -> np
 
 def marginal_tvds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[str, ColumnSpec], *, ways: int,
                   bins: int = 16, max_sets: int | None = None, rng: np.random.Generator | None = None,
-                  real_rows_floor: float = 0.0) -> dict[tuple[str, ...], float]:
-    """TVD per set of `ways` columns: all sets, or `max_sets` drawn at random (with `rng`) when there are more.
+                  real_rows_floor: float = 0.0,
+                  only: list[tuple[str, ...]] | None = None) -> dict[tuple[str, ...], float]:
+    """TVD per set of `ways` columns: all sets, or `max_sets` drawn at random (with `rng`) when there are more, or
+    exactly the sets `only` names (another table's figures on the same marginals).
 
     The real histogram is divided by max(real rows, `real_rows_floor`), a public floor, not by the private row count
     alone. Then adding or removing one individual's k rows moves each real histogram by at most 2k / floor in L1
@@ -115,7 +117,10 @@ def marginal_tvds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[s
     real histogram sums to less than one and the TVD reads larger, never smaller."""
     columns, real_codes, synthetic_codes, sizes = discretize(real, synthetic, schema, bins=bins)
     sets = list(itertools.combinations(range(len(columns)), ways))
-    if max_sets is not None and len(sets) > max_sets:
+    if only is not None:
+        position = {name: i for i, name in enumerate(columns)}
+        sets = [tuple(position[name] for name in chosen) for chosen in only]
+    elif max_sets is not None and len(sets) > max_sets:
         if rng is None:
             raise ValueError("drawing a subset of marginals needs an rng")
         sets = [sets[i] for i in sorted(rng.choice(len(sets), size=max_sets, replace=False))]

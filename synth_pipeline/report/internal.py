@@ -128,8 +128,9 @@ def _utility(report: Mapping, distributions: Mapping) -> str:
     body = []
     marginals = utility.get("marginals") or {}
     if marginals and "error" not in marginals:
-        body.append(html.table(["marginals", "mean TVD", "max TVD", "sets", "worst"], [
-            [f"{ways}-way", m["mean"], m["max"], m["sets"], ", ".join("×".join(w["columns"]) for w in m["worst"][:3])]
+        body.append(html.table(["marginals", "mean TVD", "floor (holdout vs training)", "max TVD", "sets", "worst"], [
+            [f"{ways}-way", m["mean"], m.get("floor", "n/a"), m["max"], m["sets"],
+             ", ".join("×".join(w["columns"]) for w in m["worst"][:3])]
             for ways, m in marginals.items()]))
     tstr = utility.get("tstr") or {}
     if "tstr" in tstr:

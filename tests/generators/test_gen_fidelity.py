@@ -59,6 +59,23 @@ def test_three_way_subsets_are_drawn_with_the_rng():
         marginal_tvds(table, table, schema, ways=3, max_sets=5)
 
 
+def test_a_floor_is_measured_on_the_same_sets_and_a_fresh_sample_sits_at_it():
+    """The holdout's TVDs on exactly the marginals the synthetic table was scored on: real data's own distance."""
+    rng = np.random.default_rng(2)
+    schema = {f"c{i}": COLUMN.validate_python({"type": "integer", "min": 0, "max": 3}) for i in range(6)}
+
+    def sample(rows: int) -> pd.DataFrame:
+        return pd.DataFrame({name: pd.array(rng.integers(0, 4, rows), dtype="Int64") for name in schema})
+
+    train, holdout, fresh, skewed = sample(4_000), sample(1_000), sample(4_000), sample(4_000).clip(upper=1)
+    scored = marginal_tvds(train, fresh, schema, ways=3, max_sets=7, rng=np.random.default_rng(3))
+    floor = marginal_tvds(train, holdout, schema, ways=3, only=list(scored))
+    assert floor.keys() == scored.keys() and all(value > 0 for value in floor.values())
+    assert np.mean(list(scored.values())) < np.mean(list(floor.values()))  # 4,000 fresh rows: nearer than 1,000
+    broken = marginal_tvds(train, skewed, schema, ways=3, only=list(scored))
+    assert min(broken.values()) > 5 * max(floor.values())
+
+
 def _labelled(n: int, rng: np.random.Generator, *, shuffle: bool = False) -> pd.DataFrame:
     x = rng.uniform(0, 16, n)
     colour = np.where(rng.random(n) < 0.5, "red", "blue")
