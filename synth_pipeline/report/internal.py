@@ -24,8 +24,26 @@ def _fmt(value: object, digits: int = 4) -> str:
 
 
 def _verdict_rows(verdicts: list[dict]) -> list[list[object]]:
-    return [[v["name"], _fmt(v["value"]), f"{'<=' if v['direction'] == 'max' else '>='} {v['limit']:g}",
+    return [[v["name"], _value_with_interval(v), f"{'<=' if v['direction'] == 'max' else '>='} {v['limit']:g}",
              html.Raw(html.badge(v["passed"])), v.get("note", "")] for v in verdicts]
+
+
+def _value_with_interval(verdict: Mapping) -> str:
+    interval = verdict.get("interval")
+    if not interval or verdict.get("value") is None:
+        return _fmt(verdict.get("value"))
+    return f"{_fmt(verdict['value'])} [{_fmt(interval[0], 3)}, {_fmt(interval[1], 3)}]; gated on the lower end"
+
+
+def _reruns(report: Mapping) -> str:
+    """How often the step ran before on this run, and which gates failed then: re-running a check until it passes
+    is visible."""
+    earlier = report.get("earlier_runs") or []
+    if not earlier:
+        return ""
+    failed = sorted({name for run in earlier for name, passed in (run.get("gates") or {}).items() if passed is False})
+    said = f"; gates that failed in an earlier run: {', '.join(failed)}" if failed else ""
+    return html.paragraph(f"Re-run: this check ran {len(earlier)} time(s) before on this run{said}.")
 
 
 def _overview(release: str, run_id: str, reports: Mapping[str, dict], standing: Mapping) -> str:
@@ -125,7 +143,7 @@ def _validation(report: Mapping) -> str:
 
 def _utility(report: Mapping, distributions: Mapping) -> str:
     utility = report.get("utility") or {}
-    body = []
+    body = [_reruns(report)]
     marginals = utility.get("marginals") or {}
     if marginals and "error" not in marginals:
         body.append(html.table(["marginals", "mean TVD", "floor (holdout vs training)", "max TVD", "sets", "worst"], [
@@ -198,7 +216,7 @@ def _risk(report: Mapping) -> str:
     details += [["share closer to train than holdout (raw)", _fmt(distance.get("share_closer_to_train"))],
                 ["expected without memorization (p0 = |train| / (|train| + |holdout|))", _fmt(distance.get("p0"))],
                 ["share at equal set sizes (0.5 ideal, 1.0 a copy)", _fmt(distance.get("share_at_equal_sizes"))]]
-    return html.section("Re-identification risk",
+    return html.section("Re-identification risk", _reruns(report),
                         html.table(["check", "value", "gate", "verdict", "note"], _verdict_rows(verdicts)),
                         html.table(["detail", ""], details), chart,
                         note="All attacks use the holdout, which training never saw, as their control.")

@@ -151,9 +151,27 @@ def _utility(checks: _Checks, train, synthetic, holdout, released, evaluation, r
     return utility, {} if "distributions" in checks.errors else distributions
 
 
-def _document(loaded, passed: bool, checks: _Checks, started: float, **sections) -> dict:
+EARLIER_RUNS_KEPT = 20
+
+
+def _earlier_runs(run_dir: Path, step: str) -> list[dict]:
+    """The verdicts of each earlier run of this step on this run, oldest first (the last 20). A check re-run until
+    its gates pass shows as such in the steward's report, and a verdict that flips between re-runs is visible."""
+    previous = run_dir / step / REPORT
+    if not previous.is_file():
+        return []
+    document = read_json(previous)
+    earlier = list(document.get("earlier_runs") or [])
+    earlier.append({"passed": document.get("passed"), "spec_hash": document.get("spec_hash"),
+                    "advisory_failed": document.get("advisory_failed", []),
+                    "gates": {verdict["name"]: verdict["passed"] for verdict in document.get("gates", [])}})
+    return earlier[-EARLIER_RUNS_KEPT:]
+
+
+def _document(loaded, passed: bool, checks: _Checks, started: float, run_dir: Path, step: str, **sections) -> dict:
     generator = loaded.spec.generator
     return {"spec_hash": loaded.spec_hash, "passed": passed, **sections, "errors": checks.errors,
+            "earlier_runs": _earlier_runs(run_dir, step),
             "timings_s": {**checks.timings, "total": round(time.perf_counter() - started, 3)},
             "load_average": list(os.getloadavg()), "seeded": generator is not None and generator.seed is not None}
 
@@ -213,7 +231,7 @@ def run_validate(spec_path: str | Path, run_dir: Path) -> dict:
         advice = gates.utility_verdicts(utility, spec.gates.utility)  # unnoised: the steward's, never automatic
         passed = valid and decision is not None and decision.passed
         document = _document(
-            loaded, passed, checks, started,
+            loaded, passed, checks, started, run_dir, "validate",
             verdicts={"validation": valid, "release_decision": decision.passed if decision else None},
             release_decision=decision.to_dict() if decision else None,
             validation=report if isinstance(report, dict) else report.to_dict(),
@@ -317,7 +335,8 @@ def run_reidentify(spec_path: str | Path, run_dir: Path) -> dict:
     # stop a run on their own (an unaccounted decision); the internal report shows them against their thresholds.
     advice = gates.risk_verdicts(risk, spec.gates.risk)
     passed = not missing and not checks.errors
-    document = _document(loaded, passed, checks, started, **risk, gates=[verdict.to_dict() for verdict in advice],
+    document = _document(loaded, passed, checks, started, run_dir, "reidentify", **risk,
+                         gates=[verdict.to_dict() for verdict in advice],
                          advisory_failed=[verdict.name for verdict in gates.failures(advice)])
     with step_output(run_dir, "reidentify") as out:
         write_json(out / REPORT, document)

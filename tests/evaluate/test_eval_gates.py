@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from synth_pipeline.evaluate.gates import gate, not_applicable, risk_verdicts, summary, utility_verdicts
+from synth_pipeline.evaluate.gates import gate, not_applicable, risk_gate, risk_verdicts, summary, utility_verdicts
 from synth_pipeline.spec.evaluation import RiskGates, UtilityGates
 
 
@@ -68,3 +68,30 @@ def test_risk_checks_that_did_not_run_fail_closed():
     assert {"dcr_share_at_equal_sizes", "exact_match_excess", "singling_out_risk", "attribute_inference_risk",
             "membership_advantage", "membership_advantage_lower_limit"} == failed
     assert summary("risk", verdicts).startswith("risk: 6 of 7 gates failed")
+
+
+@pytest.mark.parametrize(("value", "interval", "passed"), [
+    (0.19, (0.02, 0.36), True),  # above the gate, but the evidence does not say the risk is: the re-runs' 0.0 agree
+    (0.05, (-0.1, 0.2), True),
+    (0.30, (0.12, 0.48), False),  # even the interval's lower end is above: a real risk
+    (0.30, None, False),  # no interval: the point estimate decides
+    (None, (0.0, 0.1), False),  # not computed: fail closed
+])
+def test_an_estimated_risk_is_gated_on_its_interval_s_lower_end(value, interval, passed):
+    verdict = risk_gate("attribute_inference_risk", value, interval, 0.1)
+    assert verdict.passed is passed
+    if interval is not None and value is not None:
+        assert verdict.interval == interval and "lower end" in verdict.describe()
+
+
+def test_risk_verdicts_read_each_risk_s_interval():
+    risk = {**RISK, "singling_out": {"risk": 0.15, "confidence_interval": [0.01, 0.29]},
+            "attribute_inference": {"max_risk": 0.2, "secrets": {"a": {"risk": 0.2, "confidence_interval": [0.05, 0.35]},
+                                                                 "b": {"risk": 0.1, "confidence_interval": [0.12, 0.3]}}},
+            "membership": {"advantage": 0.15, "advantage_lower_bound": 0.02, "dp_bound": 0.46, "strongest": "distance",
+                           "attacks": {"distance": {"advantage": 0.15, "advantage_interval": [0.02, 0.28]}}}}
+    verdicts = {v.name: v for v in risk_verdicts(risk, RiskGates())}
+    assert verdicts["singling_out_risk"].passed and verdicts["membership_advantage"].passed
+    # The largest lower end over the secrets (b's 0.12) is above the gate: some secret is at risk.
+    assert not verdicts["attribute_inference_risk"].passed
+    assert verdicts["attribute_inference_risk"].interval == (0.12, 0.35)
