@@ -75,6 +75,8 @@ class AimGenerator(CodedGenerator):
         check_budget(epsilon=epsilon, delta=delta, min_units=min_units)
         if not domain.columns:
             raise PrivacyConfigError("the domain has no columns to model")
+        if self.params.target is not None and self.params.target not in domain.names:
+            raise PrivacyConfigError(f"generator.params.target {self.params.target!r} is not a modelled column")
         for codec in domain.columns:
             if codec.size > self.params.max_clique_cells:
                 raise PrivacyConfigError(f"column {codec.name!r} has {codec.size} codes, more than max_clique_cells "
@@ -89,12 +91,13 @@ class AimGenerator(CodedGenerator):
         if units is not None:
             units.check(len(table))
         codes = domain.encode(table)
+        target = domain.names.index(self.params.target) if self.params.target is not None else None
         # zCDP budget: the largest rho whose (epsilon, delta) under the accountant's conversion fits the target.
         rho = rho_for_budget(epsilon=epsilon, delta=delta, spent=RdpCurve.zero())
         accountant = Accountant()
         with single_thread():
             result = run_aim(codes, domain.sizes, rho=rho, sensitivity=float(sensitivity_of(units)),
-                             settings=self.params, accountant=accountant, delta=delta, rng=rng)
+                             settings=self.params, accountant=accountant, delta=delta, rng=rng, target=target)
         spent = accountant.epsilon(delta=delta)
         if spent > epsilon:  # fail closed: never hand out a model that overspent
             raise GeneratorError(f"aim: the accountant reports epsilon {spent:.6g} above the target {epsilon}")

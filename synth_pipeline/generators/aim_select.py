@@ -43,9 +43,15 @@ def _counts(codes: np.ndarray, clique: pgm.Clique, sizes: Sequence[int]) -> np.n
     return np.bincount(flat, minlength=pgm.cells(clique, sizes)).astype(np.float64)
 
 
-def candidates_and_weights(attributes: int, workload_ways: int) -> dict[pgm.Clique, float]:
-    """The workload's downward closure with AIM's weights w_r = sum over workload marginals s of |r & s|."""
+def candidates_and_weights(attributes: int, workload_ways: int, *, target: int | None = None,
+                           target_ways: int = 3) -> dict[pgm.Clique, float]:
+    """The workload's downward closure with AIM's weights w_r = sum over workload marginals s of |r & s|. With a
+    `target` column, every marginal of `target_ways` columns that includes it joins the workload."""
     workload = list(itertools.combinations(range(attributes), min(workload_ways, attributes)))
+    if target is not None and target_ways > workload_ways:
+        others = [a for a in range(attributes) if a != target]
+        workload += [tuple(sorted((target, *rest)))
+                     for rest in itertools.combinations(others, min(target_ways, attributes) - 1)]
     closure = {sub for s in workload for k in range(1, len(s) + 1) for sub in itertools.combinations(s, k)}
     return {r: float(sum(len(set(r) & set(s)) for s in workload)) for r in sorted(closure, key=lambda c: (len(c), c))}
 
@@ -84,12 +90,13 @@ class _Estimate:
 
 
 def run_aim(codes: np.ndarray, sizes: Sequence[int], *, rho: float, sensitivity: float, settings: AimParams,
-            accountant: Accountant, delta: float, rng: np.random.Generator) -> AimResult:
+            accountant: Accountant, delta: float, rng: np.random.Generator, target: int | None = None) -> AimResult:
     """Spend exactly `rho` (zCDP) on AIM's selections and measurements of `codes`; every charge goes to
-    `accountant` (`delta` only to log the epsilon spent so far)."""
+    `accountant` (`delta` only to log the epsilon spent so far). `target`: the index of `settings.target`."""
     attributes = len(sizes)
-    weights = {r: w for r, w in candidates_and_weights(attributes, settings.workload_ways).items()
-               if pgm.cells(r, sizes) <= settings.max_clique_cells or len(r) == 1}
+    candidates = candidates_and_weights(attributes, settings.workload_ways, target=target,
+                                        target_ways=settings.target_ways)
+    weights = {r: w for r, w in candidates.items() if pgm.cells(r, sizes) <= settings.max_clique_cells or len(r) == 1}
     data = {r: _counts(codes, r, sizes) for r in weights}
     score_sensitivity = sensitivity * max(weights.values())
     # The one-way marginals get their share of the budget at one noise scale; each later round gets

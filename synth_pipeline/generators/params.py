@@ -35,6 +35,10 @@ class AimParams(DomainParams):
     """The marginal-based generator: AIM's adaptive measurements and a Private-PGM graphical model."""
 
     workload_ways: int = Field(2, ge=1, le=4)  # the workload AIM serves: all marginals on this many columns
+    # The analysts' column (a public choice, usually evaluation.target): every marginal of up to `target_ways`
+    # columns that includes it joins the workload, so AIM weighs what a model of that column needs.
+    target: str | None = Field(None, min_length=1, max_length=256)
+    target_ways: int = Field(3, ge=2, le=4)
     one_way_share: float = Field(0.2, ge=MIN_SHARE, le=1 - MIN_SHARE)  # of the budget, first on every one-way marginal
     rounds: int = Field(120, ge=2, le=10_000)  # AIM's T: the rest of the budget / T is the first rounds' budget
     selection_share: float = Field(0.1, ge=MIN_SHARE, le=1 - MIN_SHARE)  # of each round's budget, spent choosing
