@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from synth_pipeline.bench.generators import DEFAULT_SPEC, load_adult
+from synth_pipeline.bench.generators import DEFAULT_SPEC, load_dataset
 
 
 @pytest.fixture(scope="session")
 def adult():
     """(loaded spec, adult.data table, adult.test table)."""
-    return load_adult(DEFAULT_SPEC)
+    return load_dataset(DEFAULT_SPEC)
 
 
 @pytest.fixture(scope="session")
