@@ -1,10 +1,11 @@
 """Marginal fidelity: how far a synthetic table's low-order marginals are from the real table's.
 
 The distance is the total variation distance (half the L1 distance between the two normalised histograms) of a set
-of columns' joint distribution, averaged over sets. Numeric and datetime columns are cut into `bins` equal-width
-bins on their PUBLIC bounds (never on the data); a numeric column's declared values and atoms are cells of their
-own, and so are nulls; categorical and boolean columns keep their levels. String columns are not synthesized and are
-left out.
+of columns' joint distribution, averaged over sets. Numeric and datetime columns are cut on the PUBLIC grid the
+report's plots use (`workload.numeric_cells`, never the data): declared values and atoms a cell each, the declared
+`bin_edges` or about `bins` equal-width bins on the declared bounds (whole numbers for an integer column), a cell for
+values outside the bounds and one for nulls; categorical and boolean columns keep their levels. String columns are
+not synthesized and are left out.
 
 This is an internal comparison of real and synthetic data: it goes to the steward, never into a release.
 """
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from synth_pipeline.domain import nearest_points
+from synth_pipeline.evaluate.workload import numeric_cells
 from synth_pipeline.spec.schema import (
     BooleanColumn,
     CategoricalColumn,
@@ -29,37 +30,13 @@ from synth_pipeline.spec.schema import (
 )
 
 
-def _bounded_bins(values: np.ndarray, low: float, high: float, bins: int) -> np.ndarray:
-    if high <= low:
-        return np.zeros(len(values), dtype=np.int64)
-    scaled = np.floor((values - low) / (high - low) * bins)
-    return np.clip(np.nan_to_num(scaled, nan=0.0), 0, bins - 1).astype(np.int64)
-
-
-def _numeric_cells(values: np.ndarray, spec: NumericColumn, bins: int) -> tuple[np.ndarray, int]:
-    """Declared values one cell each (and one for anything else); declared atoms one cell each ahead of the bins, so
-    that a lost point mass (a real 0 decoded as 0.004) counts as a miss."""
-    if spec.values is not None:
-        nearest, exact = nearest_points(values, spec.values)
-        return np.where(exact, nearest, len(spec.values)), len(spec.values) + 1
-    cells = _bounded_bins(values, spec.min, spec.max, bins)
-    if not spec.atoms:
-        return cells, bins
-    nearest, exact = nearest_points(values, spec.atoms)
-    return np.where(exact, nearest, len(spec.atoms) + cells), len(spec.atoms) + bins
-
-
 def _column_cells(series: pd.Series, spec: ColumnSpec, bins: int, levels: list[str] | None) -> tuple[np.ndarray, int]:
     """Cell index per row and the number of cells (the last one is null)."""
+    if isinstance(spec, (NumericColumn, DatetimeColumn)):
+        cells, labels = numeric_cells(series, spec, bins)  # its own (other) and (missing) cells, null the last
+        return cells, len(labels)
     null = series.isna().to_numpy()
-    if isinstance(spec, NumericColumn):
-        cells, size = _numeric_cells(pd.to_numeric(series).to_numpy(dtype=np.float64, na_value=np.nan), spec, bins)
-    elif isinstance(spec, DatetimeColumn):
-        stamps = pd.to_datetime(series).astype("datetime64[s]").to_numpy(dtype="datetime64[s]")
-        seconds = np.where(null, 0, stamps.astype(np.int64)).astype(np.float64)
-        low, high = (pd.Timestamp(bound).timestamp() for bound in (spec.min, spec.max))
-        cells, size = _bounded_bins(seconds, low, high, bins), bins
-    elif isinstance(spec, BooleanColumn):
+    if isinstance(spec, BooleanColumn):
         cells, size = np.where(null, 0, series.astype("boolean").fillna(False).to_numpy(dtype=np.int64)), 2
     else:
         lookup = {level: k for k, level in enumerate(levels)}

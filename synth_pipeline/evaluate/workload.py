@@ -66,6 +66,13 @@ def _cells(series: pd.Series, spec: ColumnSpec, levels: Sequence[str] | None,
         codes = category_codes(series, spec, levels)  # len(levels) = missing, len + 1 = other
         codes = np.where(codes == len(levels), len(levels) + 1, np.where(codes == len(levels) + 1, len(levels), codes))
         return codes, [*levels, OTHER, MISSING]
+    return numeric_cells(series, spec, bins)
+
+
+def numeric_cells(series: pd.Series, spec: NumericColumn | DatetimeColumn, bins: int) -> tuple[np.ndarray, list[str]]:
+    """The public grid of a numeric or datetime column, shared by the TVDs and the report's plots: declared values
+    one cell each, declared atoms one cell each ahead of the bins, `public_bins` otherwise; a cell per row and the
+    labels, the last two cells (other) and (missing)."""
     values = numeric_values(series, spec)
     if isinstance(spec, NumericColumn) and spec.values is not None:  # one cell per declared value
         nearest, exact = nearest_points(values, spec.values)

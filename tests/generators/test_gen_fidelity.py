@@ -43,7 +43,7 @@ def test_known_one_way_distances():
 def test_numeric_bins_lie_on_the_public_bounds_not_the_data():
     # 16 equal-width bins on [0, 16]: 0.2 and 0.9 share bin 0 though the data span only [0.2, 0.9].
     _, real, _, sizes = discretize(frame([0.2, 0.9], ["red"] * 2, [True] * 2), frame([0.2], ["red"], [True]), SCHEMA, bins=16)
-    assert real[:, 0].tolist() == [0, 0] and sizes[0] == 17  # 16 bins + null
+    assert real[:, 0].tolist() == [0, 0] and sizes[0] == 18  # 16 bins, (other) and null
 
 
 def test_three_way_subsets_are_drawn_with_the_rng():
