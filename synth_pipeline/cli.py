@@ -185,7 +185,8 @@ def _releases(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from synth_pipeline.steps import STEPS
 
-    parser = argparse.ArgumentParser(prog="synth-pipeline", description=__doc__.splitlines()[0])
+    # The whole first paragraph: its first line alone stopped mid-sentence, before exit codes 2 and 3.
+    parser = argparse.ArgumentParser(prog="synth-pipeline", description=" ".join(__doc__.split("\n\n")[0].split()))
     commands = parser.add_subparsers(dest="command", required=True)
 
     validate = commands.add_parser("validate-spec", help="validate release spec files; print OK or the errors")

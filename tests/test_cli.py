@@ -70,6 +70,14 @@ def test_an_unexpected_crash_exits_3_with_its_type_only(project, state_dir, caps
         assert len(err.splitlines()) == 1 and CANARY not in err and "Traceback" not in err
 
 
+def test_the_help_states_every_exit_code(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli(["--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "2 a pipeline error (typed, explained on stderr), 3 an unexpected crash." in text
+
+
 def test_show_run_without_runs(project, state_dir, capsys):
     assert cli(["show-run", str(project / "releases" / "adult_income.yaml")]) == 2
     assert "no runs of 'adult_income'" in capsys.readouterr().err
