@@ -9,9 +9,7 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -26,12 +24,12 @@ from testsupport import ROOT, copy_project
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import stack  # noqa: E402
+import stack_client as api  # noqa: E402
+from stack_client import PORT  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
-PORT = 28180
 HEARTBEAT_S = 60
 SNAPSHOT_ROWS = {-1: 290, 0: 303, 1: 280}  # Cleveland rows in yesterday's, today's and tomorrow's snapshot
-CLI = str(Path(sys.executable).parent / "synth-pipeline")
 
 
 @pytest.fixture(scope="module")
@@ -94,57 +92,24 @@ def _scheduled_release(project: Path, heart: dict) -> None:
     (project / "releases" / "heart_scheduled.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
 
 
-def _client(running, user: str) -> httpx.Client:
-    client = httpx.Client(base_url=running["url"], timeout=30)
-    token = client.post("/auth/token", json={"username": user, "password": running["passwords"][user]})
-    token.raise_for_status()
-    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-    return client
-
-
-def _wait(condition, *, timeout_s: float, every_s: float = 3.0, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
-def _cli(running, user: str, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SYNTH_PIPELINE_AIRFLOW_URL": running["url"], "SYNTH_PIPELINE_STEWARD_USER": user,
-           "SYNTH_PIPELINE_STEWARD_PASSWORD": running["passwords"][user]}
-    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=120)
-
-
-def _trigger(running, dag_id: str) -> str:
-    admin, operator = _client(running, "admin"), _client(running, "operator")
-    _wait(lambda: admin.get(f"/api/v2/dags/{dag_id}").status_code == 200, timeout_s=120, what=f"{dag_id} parsed")
-    admin.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
-    response = operator.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None})
-    response.raise_for_status()
-    return response.json()["dag_run_id"]
-
-
 def test_a_release_runs_on_celery_waits_for_the_steward_and_is_published(running_stack):
     running = running_stack
     assert all(stack.health(running["state"]).values())
-    run_id = _trigger(running, "heart_disease")
-    admin = _client(running, "admin")
+    run_id = api.trigger(running, "heart_disease")
+    admin = api.client(running, "admin")
     runs = f"/api/v2/dags/heart_disease/dagRuns/{run_id}"
-    _awaiting(admin, "heart_disease", run_id)
+    api.awaiting(admin, "heart_disease", run_id)
 
     # The real server enforces who may answer: the operator triggered the run, the analyst is no steward.
     for intruder in ("operator", "analyst"):
-        refused = _cli(running, intruder, "approve", run_id, "--comment", "self-approval")
+        refused = api.cli(running, intruder, "approve", run_id, "--comment", "self-approval")
         assert refused.returncode != 0 and "Airflow refused" in refused.stderr, (intruder, refused.stderr)
-    pending = _cli(running, "steward", "pending")
+    pending = api.cli(running, "steward", "pending")
     assert pending.returncode == 0 and run_id in pending.stdout and "Release decision" in pending.stdout
 
-    approved = _cli(running, "steward", "approve", run_id, "--comment", "checked on the stack")
+    approved = api.cli(running, "steward", "approve", run_id, "--comment", "checked on the stack")
     assert approved.returncode == 0, approved.stderr
-    state = _finished(admin, "heart_disease", run_id, timeout_s=300)
+    state = api.finished(admin, "heart_disease", run_id, timeout_s=300)
     instances = admin.get(f"{runs}/taskInstances").json()["task_instances"]
     assert state == "success", {ti["task_id"]: ti["state"] for ti in instances}
 
@@ -162,83 +127,47 @@ def test_a_release_runs_on_celery_waits_for_the_steward_and_is_published(running
     assert yaml.safe_load((running["project"] / "releases" / "heart_disease.yaml").read_text())["name"] == "heart_disease"
 
 
-def _finished(admin: httpx.Client, dag_id: str, run_id: str, *, timeout_s: float) -> str:
-    path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"
-    return _wait(lambda: (state := admin.get(path).json()["state"]) in ("success", "failed") and state,
-                 timeout_s=timeout_s, what=f"{dag_id} {run_id} to finish")
-
-
-def _awaiting(admin: httpx.Client, dag_id: str, run_id: str, *, timeout_s: float = 600) -> None:
-    run = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"
-
-    def awaiting() -> bool:
-        if admin.get(f"{run}/taskInstances/approve").json().get("state") == "awaiting_input":
-            return True
-        if admin.get(run).json()["state"] == "failed":  # no point waiting: say which task failed
-            states = {ti["task_id"]: ti["state"] for ti in admin.get(f"{run}/taskInstances").json()["task_instances"]}
-            raise AssertionError(f"{dag_id} {run_id} failed before its approval: {states}")
-        return False
-
-    _wait(awaiting, timeout_s=timeout_s, what=f"{dag_id} to await the steward")
-
-
-def _versions(running, release: str) -> list[Path]:
-    folder = running["project"] / "published" / release
-    return sorted(path for path in folder.iterdir() if path.is_dir()) if folder.is_dir() else []
-
-
-def _ledger_entries(running, run_id: str) -> list[dict]:
-    listing = subprocess.run([CLI, "budget", "heart_disease", "--json"], capture_output=True, text=True, timeout=60,
-                             env={**os.environ, "SYNTH_PIPELINE_LEDGER_URL": stack.environment(
-                                 running["state"], running["project"] / "releases", PORT,
-                                 running["record"]["name"])["SYNTH_PIPELINE_LEDGER_URL"],
-                                  "SYNTH_PIPELINE_LEDGER_CONFIG": str(running["project"] / "config" / "ledger.yaml")})
-    assert listing.returncode == 0, listing.stderr
-    [dataset] = json.loads(listing.stdout)
-    return [entry for entry in dataset["entries"] if entry["run_id"] == run_id]
-
-
 def test_a_rejection_publishes_nothing_and_keeps_the_charge(running_stack):
     running = running_stack
-    before = _versions(running, "heart_disease")
-    run_id = _trigger(running, "heart_disease")
-    admin = _client(running, "admin")
-    _awaiting(admin, "heart_disease", run_id)
-    rejected = _cli(running, "steward", "reject", run_id, "--comment", "not this one")
+    before = api.versions(running, "heart_disease")
+    run_id = api.trigger(running, "heart_disease")
+    admin = api.client(running, "admin")
+    api.awaiting(admin, "heart_disease", run_id)
+    rejected = api.cli(running, "steward", "reject", run_id, "--comment", "not this one")
     assert rejected.returncode == 0, rejected.stderr
-    _finished(admin, "heart_disease", run_id, timeout_s=120)
+    api.finished(admin, "heart_disease", run_id, timeout_s=120)
     states = {ti["task_id"]: ti["state"] for ti in admin.get(
         f"/api/v2/dags/heart_disease/dagRuns/{run_id}/taskInstances").json()["task_instances"]}
     assert states["publish"] in ("skipped", "upstream_failed"), states
-    assert _versions(running, "heart_disease") == before
-    assert [entry["status"] for entry in _ledger_entries(running, run_id)] == ["spent"]
+    assert api.versions(running, "heart_disease") == before
+    assert [entry["status"] for entry in api.ledger_entries(running, run_id)] == ["spent"]
 
 
 def test_an_unanswered_approval_is_rejected_by_the_triggerer(running_stack):
     """36 seconds of approval.timeout_hours: the real triggerer resolves the deferred task with the default, Reject."""
     running = running_stack
-    run_id = _trigger(running, "heart_timeout")
-    admin = _client(running, "admin")
-    _finished(admin, "heart_timeout", run_id, timeout_s=600)
+    run_id = api.trigger(running, "heart_timeout")
+    admin = api.client(running, "admin")
+    api.finished(admin, "heart_timeout", run_id, timeout_s=600)
     states = {ti["task_id"]: ti["state"] for ti in admin.get(
         f"/api/v2/dags/heart_timeout/dagRuns/{run_id}/taskInstances").json()["task_instances"]}
     assert states["approve"] in ("success", "failed") and states["publish"] in ("skipped", "upstream_failed"), states
-    assert _versions(running, "heart_timeout") == []
-    assert [entry["status"] for entry in _ledger_entries(running, run_id)] == ["spent"]
+    assert api.versions(running, "heart_timeout") == []
+    assert [entry["status"] for entry in api.ledger_entries(running, run_id)] == ["spent"]
 
 
 def test_two_releases_run_at_once_on_the_two_workers_and_both_publish(running_stack):
     running = running_stack
-    runs = {dag_id: _trigger(running, dag_id) for dag_id in ("heart_disease", "heart_disease_b")}
-    admin = _client(running, "admin")
+    runs = {dag_id: api.trigger(running, dag_id) for dag_id in ("heart_disease", "heart_disease_b")}
+    admin = api.client(running, "admin")
     for dag_id, run_id in runs.items():
-        _awaiting(admin, dag_id, run_id)
+        api.awaiting(admin, dag_id, run_id)
     for dag_id, run_id in runs.items():
-        approved = _cli(running, "steward", "approve", run_id, "--release", dag_id, "--comment", "both")
+        approved = api.cli(running, "steward", "approve", run_id, "--release", dag_id, "--comment", "both")
         assert approved.returncode == 0, approved.stderr
     for dag_id, run_id in runs.items():
-        assert _finished(admin, dag_id, run_id, timeout_s=300) == "success"
-        assert [entry["status"] for entry in _ledger_entries(running, run_id)] == ["spent"]
+        assert api.finished(admin, dag_id, run_id, timeout_s=300) == "success"
+        assert [entry["status"] for entry in api.ledger_entries(running, run_id)] == ["spent"]
     # Both runs were in flight at once, and both workers took tasks.
     details = [admin.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}").json() for dag_id, run_id in runs.items()]
     spans = sorted((detail["start_date"], detail["end_date"]) for detail in details)
@@ -268,9 +197,9 @@ def test_the_steward_approves_on_the_release_board_in_a_browser(running_stack, t
     from playwright.sync_api import sync_playwright
 
     running = running_stack
-    run_id = _trigger(running, "heart_disease")
-    admin = _client(running, "admin")
-    _awaiting(admin, "heart_disease", run_id)
+    run_id = api.trigger(running, "heart_disease")
+    admin = api.client(running, "admin")
+    api.awaiting(admin, "heart_disease", run_id)
     board = f"{running['url']}/release-board"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=[
@@ -288,9 +217,9 @@ def test_the_steward_approves_on_the_release_board_in_a_browser(running_stack, t
         steward.go_back()
         steward.screenshot(path=str(tmp_path / "pending.png"), full_page=True)
         steward.get_by_role("button", name="Approve").first.click()
-        assert _finished(admin, "heart_disease", run_id, timeout_s=300) == "success"
+        assert api.finished(admin, "heart_disease", run_id, timeout_s=300) == "success"
         steward.goto(f"{board}/releases")
-        [version] = [path.name for path in _versions(running, "heart_disease")
+        [version] = [path.name for path in api.versions(running, "heart_disease")
                      if json.loads((path / "manifest.json").read_text())["run_id"] == run_id]
         assert version in steward.content()
         steward.screenshot(path=str(tmp_path / "releases.png"), full_page=True)
@@ -301,23 +230,23 @@ def test_the_analyst_dag_runs_on_the_release_asset_event_and_reads_the_new_versi
     """The scheduler turns the publish task's Asset event into a run of the analyst's DAG, which loads the version
     the event names through the catalog (checksums verified)."""
     running = running_stack
-    admin = _client(running, "admin")
+    admin = api.client(running, "admin")
     analyst_dag = "analyst_adult_income_by_education"
-    _wait(lambda: admin.get(f"/api/v2/dags/{analyst_dag}").status_code == 200, timeout_s=120, what="the analyst DAG")
+    api.wait(lambda: admin.get(f"/api/v2/dags/{analyst_dag}").status_code == 200, timeout_s=120, what="the analyst DAG")
     admin.patch(f"/api/v2/dags/{analyst_dag}", json={"is_paused": False}).raise_for_status()
-    run_id = _trigger(running, "adult_income")
-    _awaiting(admin, "adult_income", run_id, timeout_s=900)
-    approved = _cli(running, "steward", "approve", run_id, "--release", "adult_income", "--comment", "for analysts")
+    run_id = api.trigger(running, "adult_income")
+    api.awaiting(admin, "adult_income", run_id, timeout_s=900)
+    approved = api.cli(running, "steward", "approve", run_id, "--release", "adult_income", "--comment", "for analysts")
     assert approved.returncode == 0, approved.stderr
-    assert _finished(admin, "adult_income", run_id, timeout_s=300) == "success"
-    [version] = [path.name for path in _versions(running, "adult_income")]
+    assert api.finished(admin, "adult_income", run_id, timeout_s=300) == "success"
+    [version] = [path.name for path in api.versions(running, "adult_income")]
 
     def analyst_run() -> dict | None:
         runs = admin.get(f"/api/v2/dags/{analyst_dag}/dagRuns").json()["dag_runs"]
         done = [run for run in runs if run["state"] in ("success", "failed")]
         return done[0] if done else None
 
-    run = _wait(analyst_run, timeout_s=300, what="the analyst DAG's run")
+    run = api.wait(analyst_run, timeout_s=300, what="the analyst DAG's run")
     assert run["state"] == "success" and run["run_type"] == "asset_triggered", run
     [output] = running["analyst_output"].glob("adult_income_income_by_education_*.csv")
     assert output.name == f"adult_income_income_by_education_{version}.csv"
@@ -327,9 +256,9 @@ def test_a_scheduled_spec_gets_its_run_from_the_scheduler_and_reads_its_own_snap
     """The scheduler (not a trigger) creates the run with its data interval; `{ds}` in the source paths picks that
     day's snapshot, as the extract report in the run folder shows by its Cleveland row count."""
     running = running_stack
-    admin = _client(running, "admin")
+    admin = api.client(running, "admin")
     dag_id = "heart_scheduled"
-    _wait(lambda: admin.get(f"/api/v2/dags/{dag_id}").status_code == 200, timeout_s=120, what=f"{dag_id} parsed")
+    api.wait(lambda: admin.get(f"/api/v2/dags/{dag_id}").status_code == 200, timeout_s=120, what=f"{dag_id} parsed")
     admin.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
 
     def first_scheduled_run() -> dict | None:
@@ -338,7 +267,7 @@ def test_a_scheduled_spec_gets_its_run_from_the_scheduler_and_reads_its_own_snap
         return done[0] if done else None
 
     try:
-        run = _wait(first_scheduled_run, timeout_s=300, what=f"a scheduled run of {dag_id}")
+        run = api.wait(first_scheduled_run, timeout_s=300, what=f"a scheduled run of {dag_id}")
     finally:
         admin.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": True}).raise_for_status()
     assert run["state"] == "success", run
@@ -376,8 +305,8 @@ def test_a_worker_killed_mid_task_then_a_clear_completes_the_run_without_a_secon
     (A cleared `train` is another fit, and is charged again by design: see the README.)"""
     running = running_stack
     dag_id = "heart_disease_b"
-    run_id = _trigger(running, dag_id)
-    admin = _client(running, "admin")
+    run_id = api.trigger(running, dag_id)
+    admin = api.client(running, "admin")
     run_path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"
 
     def a_check_running_on_a_worker() -> tuple[dict, str] | None:
@@ -389,26 +318,26 @@ def test_a_worker_killed_mid_task_then_a_clear_completes_the_run_without_a_secon
         assert state in ("queued", "running"), f"the run ended ({state}) before a task could be killed"
         return None
 
-    ti, worker = _wait(a_check_running_on_a_worker, timeout_s=600, every_s=0.5, what="a task after training")
+    ti, worker = api.wait(a_check_running_on_a_worker, timeout_s=600, every_s=0.5, what="a task after training")
     _kill_worker(running, worker)
-    assert _finished(admin, dag_id, run_id, timeout_s=HEARTBEAT_S + 240) == "failed"
+    assert api.finished(admin, dag_id, run_id, timeout_s=HEARTBEAT_S + 240) == "failed"
     states = {t["task_id"]: t["state"] for t in admin.get(f"{run_path}/taskInstances").json()["task_instances"]}
     assert states[ti["task_id"]] == "failed" and states["publish"] in ("upstream_failed", None), states
-    assert not [path for path in _versions(running, dag_id)
+    assert not [path for path in api.versions(running, dag_id)
                 if json.loads((path / "manifest.json").read_text())["run_id"] == run_id]
-    assert [entry["status"] for entry in _ledger_entries(running, run_id)] == ["spent"]
+    assert [entry["status"] for entry in api.ledger_entries(running, run_id)] == ["spent"]
 
     stack.restart(running["state"], worker)
-    _wait(lambda: stack.health(running["state"])[worker], timeout_s=120, what=f"{worker} back")
+    api.wait(lambda: stack.health(running["state"])[worker], timeout_s=120, what=f"{worker} back")
     failed = [task for task, state in states.items() if state == "failed"]
     admin.post(f"/api/v2/dags/{dag_id}/clearTaskInstances", json={
         "dry_run": False, "dag_run_id": run_id, "task_ids": failed, "include_downstream": True,
         "only_failed": False, "reset_dag_runs": True}).raise_for_status()
-    _awaiting(admin, dag_id, run_id)
-    approved = _cli(running, "steward", "approve", run_id, "--release", dag_id, "--comment", "after the clear")
+    api.awaiting(admin, dag_id, run_id)
+    approved = api.cli(running, "steward", "approve", run_id, "--release", dag_id, "--comment", "after the clear")
     assert approved.returncode == 0, approved.stderr
-    assert _finished(admin, dag_id, run_id, timeout_s=300) == "success"
-    published = [path for path in _versions(running, dag_id)
+    assert api.finished(admin, dag_id, run_id, timeout_s=300) == "success"
+    published = [path for path in api.versions(running, dag_id)
                  if json.loads((path / "manifest.json").read_text())["run_id"] == run_id]
     assert len(published) == 1
-    assert [entry["status"] for entry in _ledger_entries(running, run_id)] == ["spent"]
+    assert [entry["status"] for entry in api.ledger_entries(running, run_id)] == ["spent"]
