@@ -51,6 +51,10 @@ class ReleaseInfo:
     rows: int | None
     epsilon: float | None
     is_latest: bool
+    dataset: str | None = None
+    # The dataset's spent and lifetime epsilon (the ledger's) when this version was published.
+    dataset_spent_epsilon: float | None = None
+    dataset_lifetime_epsilon: float | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,8 @@ def scan(location: object | None = None, *, public_key: Ed25519PublicKey | None 
             found.append(ReleaseInfo(
                 release=release, version=version, created_at=manifest.created_at.isoformat(),
                 expires_at=manifest.expires_at.isoformat(), purpose=manifest.purpose, rows=manifest.rows,
-                epsilon=manifest.epsilon, is_latest=version == latest,
+                epsilon=manifest.epsilon, is_latest=version == latest, dataset=manifest.dataset,
+                dataset_spent_epsilon=manifest.dataset_spent[0], dataset_lifetime_epsilon=manifest.dataset_spent[1],
             ))
     return Listing(tuple(found), tuple(broken))
 

@@ -52,8 +52,23 @@ class Manifest(BaseModel):
 
     @property
     def epsilon(self) -> float | None:
-        epsilon = (self.privacy or {}).get("epsilon")
-        return epsilon if isinstance(epsilon, (int, float)) and not isinstance(epsilon, bool) else None
+        return _number((self.privacy or {}).get("epsilon"))
+
+    @property
+    def dataset(self) -> str | None:
+        dataset = (self.privacy or {}).get("dataset")
+        return dataset if isinstance(dataset, str) else None
+
+    @property
+    def dataset_spent(self) -> tuple[float | None, float | None]:
+        """(spent, lifetime) epsilon of the release's dataset when this version was published."""
+        budget = (self.privacy or {}).get("dataset_budget")
+        budget = budget if isinstance(budget, dict) else {}
+        return _number(budget.get("spent_epsilon")), _number(budget.get("lifetime_epsilon"))
+
+
+def _number(value: object) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def sha256_of(data: bytes) -> str:

@@ -231,3 +231,25 @@ def test_a_manifest_readers_would_refuse_is_never_published(tmp_path, run_dir, m
         publish_release(store=Store.from_location(tmp_path / "published"), release="r", version=V1,
                         files={"synthetic.parquet": run_dir / "sample" / "synthetic.parquet"}, manifest=manifest)
     assert not (tmp_path / "published").exists()
+
+
+def test_the_listing_shows_each_datasets_total_spent_as_of_its_latest_version(project, run_dir, capsys):
+    """An analyst sees what the dataset has lost over all its releases, not only this release's epsilon."""
+    from synth_pipeline.cli import main
+    from synth_pipeline.privacy.ledger import ledger_for
+    from synth_pipeline.spec import load_spec
+
+    loaded = load_spec(project / "releases" / "heart_disease.yaml")
+    with ledger_for(loaded) as ledger:
+        ledger.reserve(dataset="heart_disease", release="heart_disease", run_id="manual__0", epsilon=1.5, delta=1e-6,
+                       mechanism="aim", spec_hash=loaded.spec_hash)
+    result = publish(project, run_dir)
+    manifest = catalog.verify("heart_disease", location=project / "published", now=NOW)
+    budget = manifest["privacy"]["dataset_budget"]
+    assert (budget["spent_epsilon"], budget["reserved_epsilon"], budget["lifetime_epsilon"]) == (0.0, 1.5, 6.0)
+    [info] = catalog.list_releases(project / "published")
+    assert (info.dataset, info.dataset_spent_epsilon, info.dataset_lifetime_epsilon) == ("heart_disease", 0.0, 6.0)
+    assert main(["releases", "list", "--location", str(project / "published")]) == 0
+    out = capsys.readouterr().out
+    assert (f"dataset heart_disease: epsilon 0 spent in all, of a lifetime 6 (the ledger when heart_disease "
+            f"{result['version']} was published)") in out

@@ -116,16 +116,30 @@ def _grouped(charges: list[dict]) -> dict[tuple[str, str], dict]:
     return groups
 
 
-def _pii(report: Mapping) -> str:
+# The scan report records what was done by action (`policy.apply_actions`): each key lists (or maps) its columns.
+_TAKEN = {"dropped": "drop", "pseudonymized": "pseudonymize", "generalized": "generalize", "redacted": "redact",
+          "kept": "keep"}
+
+
+def actions_by_column(actions: Mapping) -> dict[str, str]:
+    """The scan report's actions turned round: column -> the action taken on it."""
+    return {column: action for key, action in _TAKEN.items() for column in actions.get(key) or ()}
+
+
+def _pii(report: Mapping, declared: Mapping[str, str]) -> str:
+    """Per scanned column: the class the spec declares, the class the scan found, what it found and the action
+    taken. A run the scan stopped took no action at all."""
+    taken = actions_by_column(report.get("actions") or {})
+    stopped = "none: the scan stopped the run"
     rows = []
-    actions = report.get("actions") or {}
     for column in report.get("columns", []):
-        entities = ", ".join(f"{name} ({info.get('count')})" for name, info in (column.get("entities") or {}).items())
-        action = actions.get(column["name"]) if isinstance(actions, dict) else None
-        rows.append([column["name"], column.get("class") or "unscannable", entities or "-",
-                     (action or {}).get("action", "keep") if isinstance(action, dict) else (action or "keep")])
+        name = column["name"]
+        entities = ", ".join(f"{entity} ({info.get('count')})" for entity, info in (column.get("entities") or {}).items())
+        rows.append([name, declared.get(name, "not declared"), column.get("class") or "unscannable", entities or "-",
+                     taken.get(name, stopped)])
     violations = [[v.get("column"), v.get("reason", "")] for v in report.get("violations", [])]
-    body = [html.table(["column", "class", "entities found (sampled values)", "action"], rows)]
+    body = [html.table(["column", "declared class", "class the scan found", "entities found (sampled values)",
+                        "action taken"], rows)]
     if violations:
         body.append(html.table(["undeclared PII in", "why"], violations))
     return html.section("PII handling", *body)
@@ -203,10 +217,8 @@ def _group_label(group: object) -> str:
 
 def _risk(report: Mapping) -> str:
     verdicts = report.get("gates", [])
-    # Each figure over its own gate: 1.0 is the gate, whatever its scale.
-    relative = {v["name"]: v["value"] / v["limit"] for v in verdicts
-                if v.get("value") is not None and v["direction"] == "max" and v["limit"] > 0}
-    chart = svg.horizontal_bars(relative, title="each risk over its gate (dashed: the gate)", limit=1.0) if relative else ""
+    plotted = [v for v in verdicts if v.get("value") is not None]
+    chart = svg.gate_chart(plotted, title="Each risk figure against its own gate") if plotted else ""
     membership = report.get("membership") or {}
     attacks = membership.get("attacks") or {}
     details = [[f"membership attack '{name}': AUC", _fmt(attack.get("auc"))] for name, attack in attacks.items()]
@@ -223,10 +235,11 @@ def _risk(report: Mapping) -> str:
 
 
 def build_internal_report(*, release: str, run_id: str, reports: Mapping[str, dict], distributions: Mapping,
-                          standing: Mapping) -> str:
+                          standing: Mapping, pii_classes: Mapping[str, str]) -> str:
+    """`pii_classes`: the class the spec declares for each PII column (`pii.columns`)."""
     sections = [_overview(release, run_id, reports, standing), _privacy(reports, standing)]
     if "pii_scan" in reports:
-        sections.append(_pii(reports["pii_scan"]))
+        sections.append(_pii(reports["pii_scan"], pii_classes))
     if "validate" in reports:
         sections += [_validation(reports["validate"]), _utility(reports["validate"], distributions)]
     if "reidentify" in reports:

@@ -28,13 +28,14 @@ from synth_pipeline import approval as approval_rules
 from synth_pipeline import publish, signing
 from synth_pipeline.errors import ConfigError, PathNotAllowed, ReleaseTampered, SeededRunNotPublishable
 from synth_pipeline.paths import confined
+from synth_pipeline.report.data_card import published_files
 from synth_pipeline.runs import step_input, step_output, write_json
 from synth_pipeline.spec import LoadedSpec, load_spec
 from synth_pipeline.storage import Store
 from synth_pipeline.summary import accountant_epsilon, gate_verdicts, review_markdown, step_reports
 
 SYNTHETIC = ("sample", "synthetic.parquet")
-DATA_CARD = ("report", "data_card.json", "data_card.html")
+DATA_CARD = "report"  # the step whose data card is published, stamped with its version and dates
 SEEDED_STEPS = ("split", "train")  # the steps whose randomness is privacy noise: both record `seeded`
 
 
@@ -116,10 +117,23 @@ def _manifest_facts(loaded: LoadedSpec, run_dir: Path, run_id: str, decision: ap
                     "accountant_epsilon": accountant_epsilon(reports.get("train", {})),
                     # How the run's (epsilon, delta) was divided (public parameters), and the DP release decision.
                     "budget_plan": reports.get("charge_budget", {}).get("plan"),
-                    "release_decision": reports.get("validate", {}).get("release_decision")},
+                    "release_decision": reports.get("validate", {}).get("release_decision"),
+                    "dataset_budget": _dataset_budget(loaded, now)},
         "gates": gate_verdicts(reports),
         "approval": {"decision": approval_rules.APPROVE, "by": decision.by, "at": decision.at, "comment": decision.comment},
     }
+
+
+def _dataset_budget(loaded: LoadedSpec, now: datetime) -> dict:
+    """The dataset's ledger standing as this version is published (DP parameters only), so an analyst sees the
+    total a dataset has spent, not only this release's share."""
+    from synth_pipeline.privacy.ledger import ledger_for
+
+    with ledger_for(loaded) as ledger:
+        (standing,) = ledger.summary(loaded.spec.dataset)
+    return {"lifetime_epsilon": standing.lifetime_epsilon, "lifetime_delta": standing.lifetime_delta,
+            "spent_epsilon": standing.spent_epsilon, "spent_delta": standing.spent_delta,
+            "reserved_epsilon": standing.reserved_epsilon, "as_of": now.isoformat()}
 
 
 def run_publish(
@@ -144,7 +158,7 @@ def run_publish(
     decision = approval_rules.decision_from_response(approval_response)
     approval_rules.check_four_eyes(decision, stewards=loaded.spec.approval.stewards, triggered_by=triggered_by)
     synthetic = step_input(run_dir, SYNTHETIC[0]) / SYNTHETIC[1]
-    card_dir = step_input(run_dir, DATA_CARD[0])
+    card_dir = step_input(run_dir, DATA_CARD)
     store = destination_store(loaded, destination)
     version = publish.version_for(run_id=run_id, run_started=run_started)
     now = now or datetime.now(timezone.utc)
@@ -152,7 +166,8 @@ def run_publish(
         shutil.rmtree(leftover, ignore_errors=True)
     with step_output(run_dir, "publish") as out:
         table = pd.read_parquet(synthetic)
-        files = {"synthetic.parquet": synthetic, **{name: card_dir / name for name in DATA_CARD[1:]}}
+        files = {"synthetic.parquet": synthetic, **published_files(
+            card_dir, out, version=version, created_at=now, expires_at=publish.expiry(now, loaded.spec.retention_days))}
         if "csv" in loaded.spec.publish.formats:
             publish.write_formula_safe_csv(table, out / "synthetic.csv")
             files["synthetic.csv"] = out / "synthetic.csv"

@@ -14,14 +14,13 @@ import pandas as pd
 from synth_pipeline.errors import GatesFailed
 from synth_pipeline.privacy.ledger import ledger_for
 from synth_pipeline.release_schema import modelled_columns
-from synth_pipeline.report.data_card import build_data_card, render_data_card
+from synth_pipeline.report.data_card import CARD_HTML, CARD_JSON, build_data_card, render_data_card
 from synth_pipeline.report.internal import build_internal_report
 from synth_pipeline.runs import read_json, step_output, write_json
 from synth_pipeline.spec import load_spec
 from synth_pipeline.summary import GATED_STEPS, gate_verdicts, step_reports
 
 INTERNAL = "report.html"
-CARD_JSON, CARD_HTML = "data_card.json", "data_card.html"
 
 
 def run_report(spec_path: str | Path, run_dir: Path, *, run_id: str) -> dict:
@@ -36,7 +35,9 @@ def run_report(spec_path: str | Path, run_dir: Path, *, run_id: str) -> dict:
     synthetic_path = run_dir / "sample" / "synthetic.parquet"
     with step_output(run_dir, "report") as out:
         (out / INTERNAL).write_text(build_internal_report(release=spec.name, run_id=run_id, reports=reports,
-                                                          distributions=distributions, standing=standing.to_dict()),
+                                                          distributions=distributions, standing=standing.to_dict(),
+                                                          pii_classes={name: rule.class_ for name, rule
+                                                                       in spec.pii.columns.items()}),
                                     encoding="utf-8")
         card = None
         if synthetic_path.is_file() and "train" in reports:

@@ -73,6 +73,12 @@ def test_report_and_data_card_are_written_and_self_contained(finished_run):
     assert "single quote" in card["files"]["synthetic.csv"] and "synthetic.csv" in card_html  # how CSV is escaped
     assert set(card["gates"]) == {"quality_gate", "pii_scan", "validate", "reidentify"}
     assert result["data_card"].endswith("data_card.html")
+    # Issue 14: the steward's PII table and risk chart, the card's guarantee, limitations and loading snippet.
+    assert "declared class" in internal and "action taken" in internal and "against its own gate" in internal
+    assert card["version"] is None and "does not promise" in card["guarantee"]
+    assert card["limitations"]["not_fit_for"] and card["limitations"]["known_weaknesses"]
+    assert "catalog.load(release='heart_disease', version='latest'" in card["how_to_load"]
+    assert "Limitations" in card_html and "How to load it" in card_html
 
 
 def test_the_data_card_holds_no_figure_computed_from_real_data(finished_run):
