@@ -298,3 +298,103 @@ def test_cli_validate_spec(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "schema.age.max: expected a number, got 'ninety'" in captured.err
     assert f"{ADULT}: OK" in captured.out
+
+
+# --- issue 14, items 3 and 4: the suite file must exist; pandas' `header: 0`; bare YES/NO read as booleans ---------
+
+def _project_spec(tmp_path: Path, edit=None) -> Path:
+    from testsupport import copy_project
+
+    root = copy_project(tmp_path)
+    spec = root / "releases" / "adult_income.yaml"
+    if edit is not None:
+        document = yaml.safe_load(spec.read_text())
+        edit(document)
+        spec.write_text(yaml.safe_dump(document, sort_keys=False))
+    return spec
+
+
+SUITE_CASES = [
+    ("present", lambda d: None, 0, ": OK"),
+    ("missing", lambda d: d["quality"].update(suite="expectations/nope.json"),
+     1, "quality.suite: no file at "),
+    ("outside the suite folders", lambda d: d["quality"].update(suite="config/ledger.yaml"),
+     1, "quality.suite: 'config/ledger.yaml' resolves outside the folders allowed for suites"),
+    ("a folder", lambda d: d["quality"].update(suite="expectations"), 1, "quality.suite: no file at "),
+    ("recognizers file missing", lambda d: d["pii"].update(recognizers_file="config/none.yaml"),
+     1, "pii.recognizers_file: no file at "),
+]
+
+
+@pytest.mark.parametrize("edit,code,expected", [c[1:] for c in SUITE_CASES], ids=[c[0] for c in SUITE_CASES])
+def test_validate_spec_refuses_a_spec_whose_files_are_missing(tmp_path, capsys, edit, code, expected):
+    spec = _project_spec(tmp_path, edit)
+    assert cli(["validate-spec", str(spec)]) == code
+    out, err = capsys.readouterr()
+    assert expected in (err if code else out)
+    if code:
+        assert err.startswith(f"{spec}: "), err
+
+
+HEADER_CASES = [
+    ("true", True, True), ("false", False, False), ("0 is pandas' first row", 0, True), ("null is none", None, False),
+    ("'infer'", "infer", True),
+    ("1 is refused", 1, "header: 1 would make row 1 the header (pandas); write header: true and skiprows: 1"),
+    ("5 is refused", 5, "write header: true and skiprows: 5"),
+    ("-1 is refused", -1, "header: -1 would make row -1"),
+]
+
+
+@pytest.mark.parametrize("header,expected", [c[1:] for c in HEADER_CASES], ids=[c[0] for c in HEADER_CASES])
+def test_csv_header_reads_as_pandas_users_expect(tmp_path, header, expected):
+    document = _raw()
+    document["sources"]["train"]["options"]["header"] = header
+    document["sources"]["test"]["options"] = {"header": True}
+    path = _write(tmp_path, document)
+    if isinstance(expected, bool):
+        assert load_spec(path).spec.sources["train"].options.header is expected
+    else:
+        with pytest.raises(SpecError, match=re.escape(expected)):
+            load_spec(path)
+
+
+def test_header_zero_reads_the_first_row_as_the_header(tmp_path):
+    """The reader, not only the model: `header: 0` once became false and the header row was read as data."""
+    from synth_pipeline.sources import RunContext, read_source
+
+    spec = _project_spec(tmp_path)
+    (spec.parent.parent / "data" / "h.csv").write_text("age,income\n30,<=50K\n")
+    text = spec.read_text()
+    spec.write_text(text.replace("sources:\n", "sources:\n  h: {format: csv, path: data/h.csv, options: {header: 0}}\n", 1))
+    loaded = load_spec(spec)
+    frame = read_source("h", loaded.spec.sources["h"], loaded=loaded, context=RunContext("r1"))
+    assert list(frame.columns) == ["age", "income"] and frame.values.tolist() == [["30", "<=50K"]]
+
+
+BARE_BOOLEAN_CASES = [
+    # (what, the edit of the adult spec's text, exit code, what stderr must contain)
+    ("category NO", ("sex:            {type: categorical, categories: [Female, Male]}",
+                     "sex:            {type: categorical, categories: [Female, Male, NO]}"), 1,
+     ["schema.sex.categories.2: expected a string, got the boolean false: YAML reads a bare yes/no/on/off/true/false "
+      "as a boolean; quote the value if you meant the text", 'note: line ', 'the bare word NO is read as the boolean '
+      'false; if you meant the text, quote it: "NO"']),
+    ("quoted NO is text", ("categories: [Female, Male]}", 'categories: [Female, Male, "NO"]}'), 0, []),
+    ("valid, but a recode to Yes warns", ("recode:\n        income:", "recode:\n        sex: {F: Yes}\n        income:"),
+     0, ['warning: line ', 'the bare word Yes is read as the boolean true; if you meant the text, quote it: "Yes"']),
+]
+
+
+@pytest.mark.parametrize("edit,code,expected", [c[1:] for c in BARE_BOOLEAN_CASES],
+                         ids=[c[0] for c in BARE_BOOLEAN_CASES])
+def test_bare_yes_no_are_explained_with_the_fix(tmp_path, capsys, edit, code, expected):
+    spec = _project_spec(tmp_path)
+    old, new = edit
+    assert old in spec.read_text()
+    spec.write_text(spec.read_text().replace(old, new, 1))
+    assert cli(["validate-spec", str(spec)]) == code
+    err = capsys.readouterr().err
+    for part in expected:
+        assert part in err, err
+    if not expected:
+        assert "bare word" not in err
+    assert all(line.startswith(f"{spec}: ") for line in err.splitlines()), err

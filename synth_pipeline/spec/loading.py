@@ -20,9 +20,10 @@ from pydantic import ValidationError
 from synth_pipeline.errors import SpecError
 from synth_pipeline.spec.limits import MAX_SPEC_BYTES
 from synth_pipeline.spec.release import LoadedSpec, ReleaseSpec
-from synth_pipeline.spec.safe_yaml import load_bounded
+from synth_pipeline.spec.safe_yaml import load_bounded_noting
 from synth_pipeline.spec.schema import COLUMN_TYPES
 from synth_pipeline.spec.sources import SOURCE_FORMATS
+from synth_pipeline.spec.todo import todo_problems
 
 # A file with a problem in every value lists the first ones only: enough to fix, bounded for a log line.
 MAX_PROBLEMS_SHOWN = 50
@@ -74,13 +75,23 @@ def _format_error(error: dict[str, Any]) -> str:
     if kind == "value_error":
         return f"{where}: {error['msg'].removeprefix('Value error, ')}"
     expected = _EXPECTED.get(kind)
+    if kind == "string_type" and isinstance(error["input"], bool):
+        # YAML 1.1 reads bare yes/no/on/off (any case) as booleans: a country code NO, a label Yes.
+        return (f"{where}: expected a string, got the boolean {str(error['input']).lower()}: YAML reads a bare "
+                "yes/no/on/off/true/false as a boolean; quote the value if you meant the text (\"NO\", \"Yes\")")
     if expected is None:
         message = error["msg"]
         expected = message[0].lower() + message[1:]
     return f"{where}: {expected}, got {_EXCERPT.repr(error['input'])}"
 
 
-def parse_spec(raw: Any, path: str | Path) -> ReleaseSpec:
+def bare_boolean_notes(bare: list[tuple[str, int]]) -> list[str]:
+    """One line per bare yes/no/on/off that YAML read as a boolean: right for a flag, a surprise for a label."""
+    return [f"line {line}: the bare word {word} is read as the boolean {str(word.lower() in ('yes', 'on')).lower()}; "
+            f"if you meant the text, quote it: \"{word}\"" for word, line in bare[:MAX_PROBLEMS_SHOWN]]
+
+
+def parse_spec(raw: Any, path: str | Path, *, bare_booleans: list[tuple[str, int]] = ()) -> ReleaseSpec:
     try:
         return ReleaseSpec.model_validate(raw)
     except ValidationError as exc:
@@ -93,7 +104,8 @@ def parse_spec(raw: Any, path: str | Path) -> ReleaseSpec:
                  for problem in problems[:MAX_PROBLEMS_SHOWN]]
         if len(problems) > MAX_PROBLEMS_SHOWN:
             shown.append(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more problems")
-        raise SpecError(str(path), shown) from None
+        raise SpecError(str(path), shown + [f"note: {note}" for note in bare_boolean_notes(list(bare_booleans))]) \
+            from None
 
 
 def spec_hash(spec: ReleaseSpec) -> str:
@@ -129,9 +141,9 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return (what if len(what) <= MAX_PROBLEM_CHARS else what[:MAX_PROBLEM_CHARS] + "...") + where
 
 
-def _parse_yaml(text: str, path: Path) -> Any:
+def _parse_yaml(text: str, path: Path) -> tuple[Any, list[tuple[str, int]]]:
     try:
-        return load_bounded(text)
+        return load_bounded_noting(text)
     except yaml.YAMLError as exc:
         raise SpecError(str(path), [f"not valid YAML: {_yaml_problem(exc)}"]) from None
     except (ValueError, TypeError, OverflowError) as exc:  # the SafeConstructor on a malformed date or number
@@ -144,13 +156,23 @@ def load_spec(path: str | Path) -> LoadedSpec:
     path = Path(path)
     text = _read_text(path)
     try:
-        raw = _parse_yaml(text, path)
+        raw, bare = _parse_yaml(text, path)
         if not isinstance(raw, dict):
             raise SpecError(str(path), ["expected a mapping at the top level"])
-        spec = parse_spec(raw, path)
+        left = todo_problems(raw)
+        if left:
+            # Every placeholder at once, before anything else: each one would otherwise fail as a wrong type.
+            shown = [problem if len(problem) <= MAX_PROBLEM_CHARS else problem[:MAX_PROBLEM_CHARS] + "..."
+                     for problem in left[:MAX_PROBLEMS_SHOWN]]
+            if len(left) > MAX_PROBLEMS_SHOWN:
+                shown.append(f"... and {len(left) - MAX_PROBLEMS_SHOWN} more")
+            raise SpecError(str(path), [*shown, f"{len(left)} field(s) left to fill in: replace each TODO(...) "
+                                        "with your decision, then run validate-spec again"])
+        spec = parse_spec(raw, path, bare_booleans=bare)
         if spec.name != path.stem:
             raise SpecError(str(path), [f"name: expected the file name {path.stem!r}, got {spec.name!r}"])
-        return LoadedSpec(spec=spec, path=path, spec_hash=spec_hash(spec))
+        return LoadedSpec(spec=spec, path=path, spec_hash=spec_hash(spec),
+                          warnings=tuple(bare_boolean_notes(bare)))
     except SpecError:
         raise
     except Exception as exc:  # noqa: BLE001 - a check that fails unexpectedly still means this spec is unusable

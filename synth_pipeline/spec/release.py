@@ -192,6 +192,8 @@ class LoadedSpec(BaseModel):
     spec: ReleaseSpec
     path: Path
     spec_hash: str
+    # What the author may not have meant, though valid (a bare NO read as false): validate-spec prints these.
+    warnings: tuple[str, ...] = ()
 
     @property
     def project_root(self) -> Path:

@@ -35,6 +35,7 @@ class _BoundedLoader(Composer, CParser, SafeConstructor, Resolver):
         Resolver.__init__(self)
         Composer.__init__(self)
         self._depth = 0
+        self.bare_booleans: list[tuple[str, int]] = []  # (the word, its line) for yes/no/on/off read as booleans
 
     def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
         self._depth += 1
@@ -59,6 +60,19 @@ def _construct_mapping(loader: _BoundedLoader, node: yaml.MappingNode, deep: boo
 
 
 _BoundedLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+# YAML 1.1 reads these bare words as booleans (`country: NO` is Norway no more); true/false are meant as booleans.
+SURPRISING_BOOLEANS = frozenset({"yes", "no", "on", "off"})
+
+
+def _construct_bool(loader: _BoundedLoader, node: yaml.ScalarNode) -> bool:
+    value = SafeConstructor.construct_yaml_bool(loader, node)
+    if str(node.value).lower() in SURPRISING_BOOLEANS and not node.style:  # plain, not quoted
+        loader.bare_booleans.append((str(node.value), node.start_mark.line + 1))
+    return value
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -104,12 +118,18 @@ def check_expansion(root: yaml.Node) -> None:
 def load_bounded(text: str) -> Any:
     """The one YAML document in `text` as plain Python data; a yaml.YAMLError for anything unsafe or oversized
     (and whatever the SafeConstructor raises on a malformed scalar, e.g. ValueError for a date of month 13)."""
+    return load_bounded_noting(text)[0]
+
+
+def load_bounded_noting(text: str) -> tuple[Any, list[tuple[str, int]]]:
+    """`load_bounded`, and the bare words (yes, no, on, off, any case) that YAML 1.1 read as booleans, with their
+    lines: a category `NO` (Norway) becomes false, and the author should hear why."""
     loader = _BoundedLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
-            return None
+            return None, []
         check_expansion(node)
-        return loader.construct_document(node)
+        return loader.construct_document(node), loader.bare_booleans
     finally:
         loader.dispose()

@@ -27,6 +27,9 @@ Label = Annotated[str, Field(max_length=MAX_LABEL_CHARS)]
 Bound = Annotated[float, Field(ge=-MAX_ABS_BOUND, le=MAX_ABS_BOUND)]
 
 OutOfDomain = Literal["reject", "clip", "null"]
+# `categories: estimate`: the levels are estimated under DP (as when categories are left out), paid from
+# privacy.estimation.
+ESTIMATE = "estimate"
 
 
 class MapTo(Frozen):
@@ -123,6 +126,9 @@ class CategoricalColumn(ColumnBase):
     @model_validator(mode="before")
     @classmethod
     def _estimated_levels_become_null(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("categories") == ESTIMATE:
+            # `categories: estimate` says in so many words what leaving them out means (init writes it).
+            data = {key: value for key, value in data.items() if key != "categories"}
         if not isinstance(data, dict) or data.get("categories") is not None:
             return data
         if data.get("nullable") is False:

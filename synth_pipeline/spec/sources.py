@@ -31,6 +31,23 @@ class CsvOptions(Frozen):
     skiprows: int = Field(0, ge=0, le=MAX_SKIPROWS)
     encoding: str = Field("utf-8", max_length=64)
 
+    @field_validator("header", mode="before")
+    @classmethod
+    def _pandas_header(cls, header: object) -> object:
+        """`header: true` (the first row names the columns) or `false` (no header row: give `names`). pandas'
+        spellings are read as pandas reads them, not as numbers coerced to booleans (`0` once became false, and the
+        header row was read as data): `0` is the first row, `null` none; a header further down is skiprows."""
+        if header is None:
+            return False
+        if isinstance(header, int) and not isinstance(header, bool):
+            if header == 0:
+                return True
+            raise ValueError(f"header: {header} would make row {header} the header (pandas); write header: true "
+                             f"and skiprows: {header} to skip the {header} line(s) above it")
+        if isinstance(header, str) and header.strip().lower() in ("0", "infer"):
+            return True
+        return header
+
     @field_validator("sep")
     @classmethod
     def _one_character(cls, sep: str) -> str:

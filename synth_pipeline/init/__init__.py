@@ -1,0 +1,1 @@
+"""`synth-pipeline init`: a new release spec from a table, with a TODO for every decision left to its author."""
