@@ -22,6 +22,7 @@ from synth_pipeline.generators import pgm
 from synth_pipeline.generators.aim_select import run_aim
 from synth_pipeline.generators.base import CodedGenerator, Individuals, check_budget, sensitivity_of, single_thread
 from synth_pipeline.generators.params import AimParams
+from synth_pipeline.privacy import tight
 from synth_pipeline.privacy.accounting import Accountant, RdpCurve, rho_for_budget
 
 log = logging.getLogger(__name__)
@@ -92,9 +93,13 @@ class AimGenerator(CodedGenerator):
             units.check(len(table))
         codes = domain.encode(table)
         target = domain.names.index(self.params.target) if self.params.target is not None else None
-        # zCDP budget: the largest rho whose (epsilon, delta) under the accountant's conversion fits the target.
-        rho = rho_for_budget(epsilon=epsilon, delta=delta, spent=RdpCurve.zero())
-        accountant = Accountant()
+        # The whole budget in a Gaussian measurement's units: the largest zCDP rho whose (epsilon, delta) under the
+        # RDP conversion fits the target, or mu^2 / 2 for the largest mu whose GDP curve does.
+        if self.params.accounting == "gdp":
+            rho = tight.gdp_mu(epsilon=epsilon, delta=delta) ** 2 / 2
+        else:
+            rho = rho_for_budget(epsilon=epsilon, delta=delta, spent=RdpCurve.zero())
+        accountant = Accountant(method=self.params.accounting)
         with single_thread():
             result = run_aim(codes, domain.sizes, rho=rho, sensitivity=float(sensitivity_of(units)),
                              settings=self.params, accountant=accountant, delta=delta, rng=rng, target=target)

@@ -6,8 +6,10 @@ it; the graphical model is refitted to every measurement so far. When a measurem
 noise is halved (budget annealing), and the last round spends exactly what is left. The model may only grow in
 proportion to the budget spent, up to `max_model_cells`.
 
-Privacy (zCDP, `synth_pipeline.privacy.accounting`): a Gaussian measurement with noise sigma on counts whose L2
-sensitivity is Delta costs Delta^2 / (2 sigma^2); a selection at epsilon costs epsilon^2 / 8. Delta is the most rows
+Privacy (`synth_pipeline.privacy.accounting`): the budget is in units where a Gaussian measurement with noise
+sigma on counts of L2 sensitivity Delta costs Delta^2 / (2 sigma^2): zCDP's rho under `accounting: rdp`, mu^2 / 2
+under `accounting: gdp` (AIM-GDP; `privacy/tight.py`). A selection at epsilon costs epsilon^2 / 8 in zCDP (bounded
+range, Cesar & Rogers 2021) or, in GDP, half the square of the mu of an epsilon-DP mechanism. Delta is the most rows
 one individual contributes (1 for row-level privacy): one person changes one marginal's counts by at most that in
 L2 and L1, and each score by at most Delta * its workload weight.
 """
@@ -25,6 +27,7 @@ import torch
 
 from synth_pipeline.generators import pgm
 from synth_pipeline.generators.params import AimParams
+from synth_pipeline.privacy import tight
 from synth_pipeline.privacy.accounting import Accountant, gaussian_rho
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,16 @@ def candidates_and_weights(attributes: int, workload_ways: int, *, target: int |
                      for rest in itertools.combinations(others, min(target_ways, attributes) - 1)]
     closure = {sub for s in workload for k in range(1, len(s) + 1) for sub in itertools.combinations(s, k)}
     return {r: float(sum(len(set(r) & set(s)) for s in workload)) for r in sorted(closure, key=lambda c: (len(c), c))}
+
+
+def selection_cost(*, epsilon: float, method: str) -> float:
+    """What choosing by the exponential mechanism at `epsilon` costs in the budget's units."""
+    return epsilon**2 / 8 if method == "rdp" else tight.pure_dp_mu(epsilon=epsilon) ** 2 / 2
+
+
+def selection_epsilon(*, cost: float, method: str) -> float:
+    """The exponential mechanism's epsilon that costs `cost` in the budget's units (inverse of selection_cost)."""
+    return math.sqrt(8 * cost) if method == "rdp" else tight.pure_dp_epsilon(mu=math.sqrt(2 * cost))
 
 
 class _Estimate:
@@ -91,8 +104,9 @@ class _Estimate:
 
 def run_aim(codes: np.ndarray, sizes: Sequence[int], *, rho: float, sensitivity: float, settings: AimParams,
             accountant: Accountant, delta: float, rng: np.random.Generator, target: int | None = None) -> AimResult:
-    """Spend exactly `rho` (zCDP) on AIM's selections and measurements of `codes`; every charge goes to
-    `accountant` (`delta` only to log the epsilon spent so far). `target`: the index of `settings.target`."""
+    """Spend exactly `rho` (in the units of `accountant.method`) on AIM's selections and measurements of `codes`;
+    every charge goes to `accountant` (`delta` only to log the epsilon spent so far). `target`: the index of
+    `settings.target`."""
     attributes = len(sizes)
     candidates = candidates_and_weights(attributes, settings.workload_ways, target=target,
                                         target_ways=settings.target_ways)
@@ -104,7 +118,8 @@ def run_aim(codes: np.ndarray, sizes: Sequence[int], *, rho: float, sensitivity:
     one_way_sigma = sensitivity / math.sqrt(2 * settings.one_way_share * rho / attributes)
     per_round = (1 - settings.one_way_share) * rho / settings.rounds
     sigma = sensitivity / math.sqrt(2 * (1 - settings.selection_share) * per_round)
-    epsilon = math.sqrt(8 * settings.selection_share * per_round)
+    method = accountant.method
+    epsilon = selection_epsilon(cost=settings.selection_share * per_round, method=method)
     estimate, used = _Estimate(sizes, settings), 0.0
 
     def measure(clique: pgm.Clique, noise: float, purpose: str) -> None:
@@ -120,10 +135,10 @@ def run_aim(codes: np.ndarray, sizes: Sequence[int], *, rho: float, sensitivity:
     rounds, grown = 0, {}
     while rho - used > 1e-12 * rho:
         remaining = rho - used
-        round_cost = gaussian_rho(sensitivity=sensitivity, sigma=sigma) + epsilon**2 / 8
+        round_cost = gaussian_rho(sensitivity=sensitivity, sigma=sigma) + selection_cost(epsilon=epsilon, method=method)
         if remaining < 2 * round_cost:  # not enough for two more rounds: this one spends all of it
             sigma = sensitivity / math.sqrt(2 * (1 - settings.selection_share) * remaining)
-            epsilon = math.sqrt(8 * settings.selection_share * remaining)
+            epsilon = selection_epsilon(cost=settings.selection_share * remaining, method=method)
         rounds += 1
         # The model may grow with the budget spent (AIM's guard against cliques too large to estimate well).
         size_limit = settings.max_model_cells * (used + round_cost) / rho
@@ -140,7 +155,7 @@ def run_aim(codes: np.ndarray, sizes: Sequence[int], *, rho: float, sensitivity:
         # Exponential mechanism by the Gumbel-max trick: argmax of eps * q / (2 Delta_q) + Gumbel noise.
         chosen = allowed[int(np.argmax(epsilon * scores / (2 * score_sensitivity) + rng.gumbel(size=len(allowed))))]
         accountant.exponential(purpose="choose a marginal", epsilon=epsilon)
-        used += epsilon**2 / 8
+        used += selection_cost(epsilon=epsilon, method=method)
         measure(chosen, sigma, "chosen marginal")
         before = model_counts[chosen]
         loss = estimate.refit(settings.iterations)

@@ -7,6 +7,8 @@ acceptable for it and for nothing else); a new dataset should keep them or set i
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from synth_pipeline.spec.base import Frozen
@@ -42,6 +44,9 @@ class AimParams(DomainParams):
     one_way_share: float = Field(0.2, ge=MIN_SHARE, le=1 - MIN_SHARE)  # of the budget, first on every one-way marginal
     rounds: int = Field(120, ge=2, le=10_000)  # AIM's T: the rest of the budget / T is the first rounds' budget
     selection_share: float = Field(0.1, ge=MIN_SHARE, le=1 - MIN_SHARE)  # of each round's budget, spent choosing
+    # How the run's charges become (epsilon, delta): "rdp" (zCDP curves, converted) or "gdp" (AIM-GDP: every charge
+    # a Gaussian-DP bound, converted exactly; see synth_pipeline/privacy/tight.py).
+    accounting: Literal["rdp", "gdp"] = "rdp"
     max_model_cells: int = Field(200_000, ge=1_000, le=50_000_000)  # junction-tree size cap (memory, time)
     max_clique_cells: int = Field(100_000, ge=10, le=10_000_000)  # larger marginals are never measured
     sweeps: int = Field(2, ge=0, le=100)  # proportional-fitting sweeps per refit

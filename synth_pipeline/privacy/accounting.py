@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from opacus.accountants.analysis import rdp as opacus_rdp
 
+from synth_pipeline.privacy import tight
+
 # Opacus' default orders (1.1 ... 63), extended upward so that small budgets (optimal order in the hundreds) and
 # zCDP curves still find their best order on the grid.
 ORDERS: tuple[float, ...] = tuple([1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64))
@@ -187,26 +189,44 @@ class Charge:
     purpose: str
     details: dict
     curve: RdpCurve
+    mu_squared: float | None = None  # its GDP cost (sum of mu^2 over its parts); None where it has no GDP bound
+
+
+# How a fit's charges become its (epsilon, delta). "rdp": the RDP curves' sum, converted. "gdp": Gaussian DP
+# (`tight.py`), exact for Gaussian measurements; a fit that plans with it never holds a charge without a GDP bound.
+# Both are privacy filters under fully adaptive composition, so a fit may choose its next mechanism from its
+# earlier outputs as long as the planned total holds: RDP (Feldman & Zrnic 2021), GDP (Smith & Thakurta 2022).
+ACCOUNTING_METHODS = ("rdp", "gdp")
 
 
 @dataclass
 class Accountant:
-    """The charges of one fit, in order; their composition is the fit's spend."""
+    """The charges of one fit, in order; their composition, by `method`, is the fit's spend."""
 
     charges: list[Charge] = field(default_factory=list)
+    method: str = "rdp"
 
-    def charge(self, *, mechanism: str, purpose: str, curve: RdpCurve, **details: float) -> None:
-        self.charges.append(Charge(mechanism, purpose, dict(details), curve))
+    def __post_init__(self) -> None:
+        if self.method not in ACCOUNTING_METHODS:
+            raise ValueError(f"unknown accounting method {self.method!r}; known: {', '.join(ACCOUNTING_METHODS)}")
+
+    def charge(self, *, mechanism: str, purpose: str, curve: RdpCurve, mu_squared: float | None = None,
+               **details: float) -> None:
+        if self.method == "gdp" and mu_squared is None:
+            raise ValueError(f"a GDP-accounted fit cannot hold a {mechanism} charge: it has no GDP bound")
+        self.charges.append(Charge(mechanism, purpose, dict(details), curve, mu_squared))
 
     def gaussian(self, *, purpose: str, sensitivity: float, sigma: float, count: int = 1) -> None:
         """`count` Gaussian measurements at the same sensitivity and noise."""
         rho = count * gaussian_rho(sensitivity=sensitivity, sigma=sigma)
         self.charge(mechanism="gaussian", purpose=purpose, curve=zcdp_curve(rho=rho), sensitivity=sensitivity,
-                    sigma=sigma, count=count, rho=rho)
+                    sigma=sigma, count=count, rho=rho,
+                    mu_squared=count * tight.gaussian_mu(sensitivity=sensitivity, sigma=sigma) ** 2)
 
     def exponential(self, *, purpose: str, epsilon: float) -> None:
         rho = exponential_rho(epsilon=epsilon)
-        self.charge(mechanism="exponential", purpose=purpose, curve=zcdp_curve(rho=rho), epsilon=epsilon, rho=rho)
+        self.charge(mechanism="exponential", purpose=purpose, curve=zcdp_curve(rho=rho), epsilon=epsilon, rho=rho,
+                    mu_squared=tight.pure_dp_mu(epsilon=epsilon) ** 2)
 
     def subsampled_gaussian(self, *, purpose: str, noise_multiplier: float, sample_rate: float, steps: int) -> None:
         curve = subsampled_gaussian_curve(noise_multiplier=noise_multiplier, sample_rate=sample_rate, steps=steps)
@@ -220,10 +240,19 @@ class Accountant:
             total = total + charge.curve
         return total
 
+    @property
+    def mu(self) -> float:
+        """The fit's GDP parameter: GDP composes by adding mu^2 (Dong, Roth & Su 2022, Cor. 3.3)."""
+        return math.sqrt(sum(c.mu_squared for c in self.charges))
+
     def epsilon(self, *, delta: float) -> float:
+        if self.method == "gdp":
+            return tight.gdp_epsilon(mu=self.mu, delta=delta)
         return self.curve.epsilon(delta=delta)
 
     def report(self, *, delta: float) -> dict:
         """JSON-ready: the spend at `delta` and each charge (mechanism, purpose, parameters)."""
-        return {"epsilon": self.epsilon(delta=delta), "delta": delta, "accountant": "rdp",
+        extra = {"mu": self.mu, "rdp_epsilon_for_comparison": self.curve.epsilon(delta=delta)} \
+            if self.method == "gdp" else {}
+        return {"epsilon": self.epsilon(delta=delta), "delta": delta, "accountant": self.method, **extra,
                 "charges": [{"mechanism": c.mechanism, "purpose": c.purpose, **c.details} for c in self.charges]}

@@ -172,3 +172,16 @@ def test_a_huge_categorical_is_refused_before_training(adult_slice):
     for name in SMALL:
         with pytest.raises(PrivacyConfigError, match="schema.native_country: 10000 levels"):
             make_generator(name, SMALL[name]).build_domain(huge)
+
+
+@pytest.mark.parametrize("epsilon", [0.5, 2.0, 10.0])
+def test_aim_gdp_spends_its_gaussian_dp_budget_and_no_more(adult_slice, epsilon):
+    schema, table = adult_slice
+    generator = make_generator("aim", {**SMALL["aim"], "accounting": "gdp"})
+    model = generator.fit(table, generator.build_domain(schema), epsilon=epsilon, delta=DELTA, units=None,
+                          rng=np.random.default_rng(0))
+    privacy = model.privacy
+    assert privacy["accountant"] == "gdp" and 0.99 * epsilon < privacy["epsilon"] <= epsilon
+    # Every charge has its GDP cost; the RDP view of the same charges would claim more.
+    assert {c["mechanism"] for c in privacy["charges"]} == {"gaussian", "exponential"}
+    assert privacy["rdp_epsilon_for_comparison"] > privacy["epsilon"]
