@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml constraints.txt scripts/system_deps.sh
 
 install: $(STAMP)
 
-demo: $(STAMP)  ## a full release of the bundled Adult sample on the embedded defaults (SQLite, local folders)
-	$(PY) scripts/run_release.py adult_income
+# `synth-pipeline run NAME` without the flag stops at the approval and waits for a steward (see its --help).
+demo: $(STAMP)  ## a full release of the bundled Adult sample on the embedded defaults, approved by the demo steward
+	$(VENV)/bin/synth-pipeline run adult_income --approve-as-demo-steward
 
 test: $(STAMP)  ## every test, slow real-training ones included (CI runs exactly this)
 	$(PY) -m pytest

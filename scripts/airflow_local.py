@@ -1,42 +1,15 @@
-"""Airflow on the embedded defaults, in-process: the demo and the tests use it.
-
-A steward answers the approval task through Airflow's real REST handler (its FastAPI app, in-process), exactly the
-PATCH .../hitlDetails call that `synth-pipeline approve` sends to a running api-server.
+"""A steward answering from a thread through Airflow's real REST handler (its FastAPI app, in-process): the tests
+that run a release DAG with `dag.test()` use it. It sends exactly the PATCH .../hitlDetails call that
+`synth-pipeline approve` sends to a running api-server. `synth-pipeline run` (synth_pipeline_local) is the local
+way to run a release and answer it; this module holds no secret: the caller passes the steward's password.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_STEWARD = "steward"
-DEMO_PASSWORD = "demo-steward-password"  # the embedded demo's only user; production uses its auth manager's users
-
-
-def embedded_environment(home: Path) -> None:
-    """SQLite metadata in `home`, this project's DAGs, and a steward user for the simple auth manager."""
-    home.mkdir(parents=True, exist_ok=True)
-    passwords = home / "passwords.json"
-    passwords.write_text(json.dumps({DEMO_STEWARD: DEMO_PASSWORD}))
-    os.environ.setdefault("AIRFLOW_HOME", str(home))
-    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    os.environ.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", f"{DEMO_STEWARD}:op")
-    os.environ.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(passwords))
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    # Airflow signs API tokens with this; its generated default is shorter than SHA-512 wants.
-    os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", secrets.token_hex(32))
-
-
-def migrate() -> None:
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+STEWARD = "steward"  # the bundled specs' steward
 
 
 def wait_for_pending(steward, *, timeout_s: float) -> list[dict]:
@@ -52,7 +25,7 @@ def wait_for_pending(steward, *, timeout_s: float) -> list[dict]:
     return []
 
 
-def answer_in_background(*, approve: bool, comment: str, user: str = DEMO_STEWARD, password: str = DEMO_PASSWORD,
+def answer_in_background(*, approve: bool, comment: str, password: str, user: str = STEWARD,
                          timeout_s: float = 600) -> dict:
     """Start a thread that waits for a pending approval and answers it; the returned dict fills in when done."""
     outcome: dict = {}

@@ -18,21 +18,29 @@ from synth_pipeline.errors import PipelineError, SpecError
 # Subcommands that live beside the code they drive: each module has `register(commands)` and imports nothing heavy
 # at module level, so `synth-pipeline --help` stays fast.
 COMMAND_MODULES: tuple[str, ...] = ("synth_pipeline.privacy.cli", "synth_pipeline.pii.cli",
-                                    "synth_pipeline.bench.generators", "synth_pipeline.evaluate.cli",
-                                    "synth_pipeline.signing")
+                                    "synth_pipeline.bench.generators",
+                                    "synth_pipeline.evaluate.cli",
+                                    "synth_pipeline.signing", "synth_pipeline_local.cli", "synth_pipeline.init.cli")
 
 
 def _validate_spec(args: argparse.Namespace) -> int:
     from synth_pipeline.spec import load_spec
+    from synth_pipeline.spec.todo import missing_file_problems
 
     status = 0
     for path in args.files:
         try:
             loaded = load_spec(path)
+            # The files it names must be there now, not three steps into a run (the suite is read by quality_gate).
+            missing = missing_file_problems(loaded)
+            if missing:
+                raise SpecError(str(path), missing)
         except SpecError as exc:
             print(exc, file=sys.stderr)
             status = 1
             continue
+        for warning in loaded.warnings:
+            print(f"{path}: warning: {warning}", file=sys.stderr)
         print(f"{path}: OK (spec hash {loaded.spec_hash[:12]}, {len(loaded.spec.schema)} columns, "
               f"{len(loaded.spec.sources)} sources)")
     return status
@@ -153,6 +161,20 @@ def _answer(args: argparse.Namespace, approve: bool) -> int:
     return 0
 
 
+def _print_dataset_totals(releases) -> None:
+    """Each dataset's total spend, from its most recently published version's manifest (the ledger's figure then)."""
+    newest: dict[str, object] = {}
+    for info in releases:
+        if info.dataset and info.dataset_spent_epsilon is not None:
+            if info.dataset not in newest or info.created_at > newest[info.dataset].created_at:
+                newest[info.dataset] = info
+    for dataset, info in sorted(newest.items()):
+        lifetime = "no lifetime configured" if info.dataset_lifetime_epsilon is None \
+            else f"of a lifetime {info.dataset_lifetime_epsilon:g}"
+        print(f"  dataset {dataset}: epsilon {info.dataset_spent_epsilon:g} spent in all, {lifetime} "
+              f"(the ledger when {info.release} {info.version} was published)")
+
+
 def _releases(args: argparse.Namespace) -> int:
     from synth_pipeline import catalog
 
@@ -164,6 +186,7 @@ def _releases(args: argparse.Namespace) -> int:
             marker = "*" if info.is_latest else " "
             print(f"{marker} {info.release:<20} {info.version:<28} rows={info.rows}  epsilon={info.epsilon}  "
                   f"expires {info.expires_at[:10]}  purpose: {info.purpose}")
+        _print_dataset_totals(listing.releases)
         for broken in listing.broken:
             print(f"! {broken.release!r:<20} {broken.version or '-':<28} BROKEN {broken.error}: {broken.reason}")
         if listing.broken:
