@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint-specs stack-up stack-down stack-status clean
+.PHONY: install demo test test-fast lint-specs stack-up stack-down stack-status peers-env clean
 
 $(STAMP): pyproject.toml constraints.txt scripts/system_deps.sh
 	@scripts/system_deps.sh
@@ -34,6 +34,10 @@ stack-down:
 
 stack-status:
 	$(PY) scripts/stack.py status
+
+peers-env:  ## OpenDP (opendp[mbi]) for `synth-pipeline bench --peers`, in .venv-peers: its pins clash with the lock
+	@test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/python -m pip install --quiet -r benchmarks/peers/requirements.txt
 
 lint-specs: $(STAMP)
 	$(VENV)/bin/synth-pipeline validate-spec releases/*.yaml

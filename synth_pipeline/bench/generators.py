@@ -19,6 +19,9 @@ figures.
     synth-pipeline bench [--dataset adult|bank_marketing|credit_default|german_credit|all] [--generator aim]
                          [--epsilon 1] [--seeds 3] [--param KEY=VALUE] [--json]
     python -m synth_pipeline.bench.generators ...
+
+`--peers` adds OpenDP's AIM and MST (`synth_pipeline/bench/peers.py`) on the same table, domain and protocol, each
+record with its fit time over `aim`'s.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 KEYS = ("generator", "epsilon", "fit_s", "peak_mb", "tstr_auc", "trtr_auc", "tvd_1way", "tvd_2way", "tvd_3way",
-        "ks_mean", "points_max_error", "epsilon_spent")
+        "ks_mean", "points_max_error", "epsilon_spent", "fit_vs_aim")
 ROOT = Path(__file__).resolve().parents[2]
 DATASETS = {
     "adult": ROOT / "releases" / "adult_income.yaml",
@@ -124,7 +127,8 @@ def evaluate(synthetic: pd.DataFrame, train: pd.DataFrame, test: pd.DataFrame, s
 
 
 def run(spec_path: Path, *, dataset: str, generators: list[str], epsilons: list[float], seeds: int,
-        rows: int | None, target: str | None, overrides: dict, verbose: bool, emit) -> list[dict]:
+        rows: int | None, target: str | None, overrides: dict, verbose: bool, emit, peers: bool = False,
+        peer_rounds: int | None = None) -> list[dict]:
     loaded, train, test = load_dataset(spec_path)
     target = target or loaded.spec.evaluation.target
     floor = {"dataset": dataset, "generator": "real test table (floor)", "epsilon": None, "seed": None,
@@ -147,6 +151,41 @@ def run(spec_path: Path, *, dataset: str, generators: list[str], epsilons: list[
                 emit(record)
             records.extend(group)
             if seeds > 1:
+                emit(summarise(group))
+    if peers:
+        records += _run_peers(loaded, train, test, dataset=dataset, epsilons=epsilons, seeds=seeds, rows=rows,
+                              target=target, params={**_params_for(loaded, "aim"), **overrides},
+                              rounds=peer_rounds or None,
+                              ours=records, emit=emit)
+    return records
+
+
+def _run_peers(loaded, train, test, *, dataset: str, epsilons: list[float], seeds: int, rows: int | None, target: str,
+               params: dict, rounds: int | None, ours: list[dict], emit) -> list[dict]:
+    """OpenDP's AIM and MST on the same table and domain; each record also gives its fit time over `aim`'s mean."""
+    from synth_pipeline.bench import peers
+    from synth_pipeline.errors import ConfigError
+
+    records = []
+    for peer in peers.PEERS:
+        for epsilon in epsilons:
+            aim_fits = [r["fit_s"] for r in ours if r["generator"] == "aim" and r["epsilon"] == epsilon]
+            group = []
+            for seed in range(seeds):
+                try:
+                    synthetic, measured = peers.fit_and_sample(peer, train, loaded.spec.schema, params,
+                                                               epsilon=epsilon, delta=DELTA, seed=seed,
+                                                               rows=rows or len(train), rounds=rounds)
+                except ConfigError as exc:  # a peer's own failure is a result to report, not the end of the bench
+                    print(f"{dataset:<15} {peer:<22} eps={epsilon:g}: {exc}", file=sys.stderr, flush=True)
+                    break
+                record = {"dataset": dataset, "generator": peer, "epsilon": epsilon, "seed": seed, **measured,
+                          "fit_vs_aim": measured["fit_s"] / statistics.fmean(aim_fits) if aim_fits else None,
+                          **evaluate(synthetic, train, test, loaded.spec.schema, target=target)}
+                group.append(record)
+                emit(record)
+            records.extend(group)
+            if seeds > 1 and group:
                 emit(summarise(group))
     return records
 
@@ -176,7 +215,9 @@ def _print_text(record: dict) -> None:
           f"TSTR AUC {_shown(record['tstr_auc'])} (TRTR {_shown(record['trtr_auc'])})  TVD 1/2/3-way "
           f"{_shown(record['tvd_1way'])} / {_shown(record['tvd_2way'])} / {_shown(record['tvd_3way'])}  KS "
           f"{_shown(record['ks_mean'])}  worst value share error {_shown(record['points_max_error'])}  epsilon spent "
-          f"{_shown(record['epsilon_spent'])}", flush=True)
+          f"{_shown(record['epsilon_spent'])}"
+          + (f"  fit time {record['fit_vs_aim']:.1f}x aim's" if record.get("fit_vs_aim") is not None else ""),
+          flush=True)
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -199,6 +240,14 @@ def _handle(args: argparse.Namespace) -> int:
     problems = []
     if args.seeds < 1:
         problems.append("--seeds must be at least 1")
+    if args.peers:
+        from synth_pipeline.bench.peers import peers_python
+        from synth_pipeline.errors import ConfigError
+
+        try:
+            peers_python()
+        except ConfigError as exc:
+            problems.append(str(exc))
     unknown = sorted(set(generators) - set(names()))
     if unknown:
         problems.append(f"unknown generator(s) {unknown}; expected some of {list(names())}")
@@ -219,7 +268,8 @@ def _handle(args: argparse.Namespace) -> int:
                   f"overridden {overrides or 'nowhere'}; load {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
                   flush=True)
         run(DATASETS[dataset], dataset=dataset, generators=generators, epsilons=args.epsilon or [1.0, 10.0],
-            seeds=args.seeds, rows=args.rows, target=args.target, overrides=overrides, verbose=args.verbose, emit=emit)
+            seeds=args.seeds, rows=args.rows, target=args.target, overrides=overrides, verbose=args.verbose, emit=emit,
+            peers=args.peers, peer_rounds=args.peer_rounds)
     return 0
 
 
@@ -233,6 +283,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, help="synthetic rows to sample (default: the training table's)")
     parser.add_argument("--target", help="the TSTR target column (default: the spec's evaluation.target)")
     parser.add_argument("--verbose", action="store_true", help="show the generators' training progress")
+    parser.add_argument("--peers", action="store_true",
+                        help="also run OpenDP's AIM and MST on the same data and domain (needs `make peers-env`)")
+    parser.add_argument("--peer-rounds", type=int, default=40,
+                        help="cap on OpenDP AIM's rounds (default 40; 0: OpenDP's own, which can take 20+ minutes)")
     parser.set_defaults(handler=_handle)
 
 
