@@ -18,7 +18,7 @@ from synth_pipeline.errors import PipelineError, SpecError
 # Subcommands that live beside the code they drive: each module has `register(commands)` and imports nothing heavy
 # at module level, so `synth-pipeline --help` stays fast.
 COMMAND_MODULES: tuple[str, ...] = ("synth_pipeline.privacy.cli", "synth_pipeline.pii.cli",
-                                    "synth_pipeline.bench.generators",
+                                    "synth_pipeline.bench.generators", "synth_pipeline.bench.scale",
                                     "synth_pipeline.evaluate.cli",
                                     "synth_pipeline.signing", "synth_pipeline_local.cli", "synth_pipeline.init.cli")
 

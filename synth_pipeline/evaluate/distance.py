@@ -15,7 +15,10 @@ re-weighted to equal set sizes,
 0.5 under the null and 1.0 for a copy; the gate is on s*. Comparing against a training SAMPLE of the holdout's size
 instead would dilute the signal: a copy's rows are then nearest to a sampled training row only |H| / |T| of the time
 (about 0.57 on Adult). Subsampling the synthetic rows does not dilute anything (each row is still compared with all
-of T and H); it only widens the confidence interval, which is reported.
+of T and H); it only widens the confidence interval, which is reported. Beyond `evaluation.check_rows` the step
+hands this check samples of T and H too (the rows x rows cost of a 1M-row table): the null stays at p0 (sampled T
+and H are still a uniform random partition of the rows they hold), and a copy's share falls to f + (1 - f) p0 with f
+the sampled fraction of T, so the exact matches, which carry a copy's signal at any size, keep every row.
 
 Exact and near matches are measured against the holdout's own rate: a real record the generator never saw equals or
 nearly equals some training row at a certain rate too (duplicates in the population), and only the excess over that
@@ -62,11 +65,14 @@ def _quantiles(values: np.ndarray) -> dict[str, float]:
 
 
 def distance_to_closest_record(synthetic, train, holdout, encoder: MixedEncoder, *, synthetic_sample: int,
-                               holdout_sample: int, confidence: float, rng: np.random.Generator) -> dict:
+                               holdout_sample: int, confidence: float, rng: np.random.Generator,
+                               whole: tuple | None = None) -> dict:
     """DCR share (raw, p0, at equal sizes, with a confidence interval), exact and near matches, NNDR.
 
     `synthetic_sample` synthetic rows and `holdout_sample` holdout rows are the queries (drawn without replacement);
-    every query is compared with the whole training table and the whole holdout.
+    every query is compared with the whole training table and the whole holdout. When those three are samples of
+    larger tables, `whole` holds the tables themselves (synthetic, train, holdout) for the exact matches: hashing is
+    linear in rows, and a copied row whose original was left out of the training sample would not count.
     """
     if len(train) < 2 or len(holdout) < 1:
         raise ValueError("the distance checks need at least 2 training rows and 1 holdout row")
@@ -94,9 +100,10 @@ def distance_to_closest_record(synthetic, train, holdout, encoder: MixedEncoder,
 
     # Exact matches use every row (hashing is cheap): the share of synthetic rows equal to some training row,
     # against the share of holdout rows equal to one.
-    train_keys = row_keys(train, encoder)
-    exact_synthetic = float(np.isin(row_keys(synthetic, encoder), train_keys).mean())
-    exact_holdout = float(np.isin(row_keys(holdout, encoder), train_keys).mean())
+    all_synthetic, all_train, all_holdout = whole if whole is not None else (synthetic, train, holdout)
+    train_keys = row_keys(all_train, encoder)
+    exact_synthetic = float(np.isin(row_keys(all_synthetic, encoder), train_keys).mean())
+    exact_holdout = float(np.isin(row_keys(all_holdout, encoder), train_keys).mean())
     return {
         "dcr_share": {
             "share_closer_to_train": share,

@@ -14,6 +14,10 @@ values). What stops a run automatically is decided on DP or synthetic-only figur
   tables with no noise and no useful sensitivity bound: its verdict is advice for the steward, shown in the internal
   report, and never decides on its own (an unnoised automatic decision would be an unaccounted release of a bit).
 
+Beyond `evaluation.check_rows` rows per side, the re-identification checks and TSTR look at a random sample of each
+table (`check_samples`): their precision depends on the rows compared, their cost on rows x rows. The reports hold
+the sample sizes under `sampling` (reidentify) and `utility.tstr.sampling` (validate).
+
 A check that raises is recorded by its exception type and location only (a message could quote data) and fails its
 step: an error publishes nothing. Errors, logs and XCom carry names, verdicts and DP values, never a figure.
 """
@@ -94,6 +98,17 @@ def _rng(seed: int | None, stream: int) -> np.random.Generator:
     return np.random.default_rng(None if seed is None else [seed, stream])
 
 
+def check_samples(tables: dict[str, pd.DataFrame], check_rows: int,
+                  rng: np.random.Generator) -> tuple[dict[str, pd.DataFrame], dict]:
+    """Each table cut to `check_rows` random rows (kept whole, with no draw from `rng`, when it has no more), and
+    what the internal report says of it: the rows per side and whether each was capped. Private figures (a side
+    left whole gives away its size): for the report file only, never XCom or a log line."""
+    samples = {side: table.iloc[np.sort(rng.choice(len(table), size=check_rows, replace=False))]
+               if len(table) > check_rows else table for side, table in tables.items()}
+    return samples, {"check_rows": check_rows, "sample_rows": {side: len(table) for side, table in samples.items()},
+                     "capped": {side: len(tables[side]) > check_rows for side in tables}}
+
+
 def _marginals(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame, schema,
                rng: np.random.Generator, *, rows_floor: int) -> dict:
     """Mean, max and worst TVDs per order, each mean beside its floor: the holdout's TVDs against the training table
@@ -140,7 +155,11 @@ def _utility(checks: _Checks, train, synthetic, holdout, released, evaluation, r
                                                                         rows_floor=rows_floor))
     utility["association"] = checks.run("association", lambda: association.association_difference(
         train, synthetic, released))
-    utility["tstr"] = checks.run("tstr", lambda: _tstr(synthetic, train, holdout, evaluation.target, released, rng))
+    # TSTR fits two models and scores them: on samples beyond check_rows (the other checks are single passes).
+    samples, sampling = check_samples({"synthetic": synthetic, "train": train, "holdout": holdout},
+                                      evaluation.check_rows, rng)
+    utility["tstr"] = checks.run("tstr", lambda: {**_tstr(samples["synthetic"], samples["train"], samples["holdout"],
+                                                          evaluation.target, released, rng), "sampling": sampling})
     utility["queries"] = checks.run("queries", lambda: workload.query_errors(
         train, synthetic, evaluation.queries, released, min_group_rows=MIN_GROUP_ROWS))
     utility["categories"] = checks.run("categories", lambda: workload.category_coverage(
@@ -288,13 +307,16 @@ def _inference(checks: _Checks, secrets: list[str], train, synthetic, holdout, e
     return {"secrets": per_secret, "max_risk": risks[worst], "worst_secret": worst}
 
 
-def _risks(checks: _Checks, spec, columns: list[str], synthetic, train, holdout, encoder, rng) -> dict:
+def _risks(checks: _Checks, spec, columns: list[str], whole: dict[str, pd.DataFrame], encoder, rng) -> dict:
     from synth_pipeline.evaluate import anonymeter_risk, distance, membership  # scipy, polars: on use
 
     attacks = spec.evaluation.attacks
-    risk = {"distance": checks.run("distance", lambda: distance.distance_to_closest_record(
+    samples, sampling = check_samples(whole, spec.evaluation.check_rows, rng)
+    synthetic, train, holdout = samples["synthetic"], samples["train"], samples["holdout"]
+    risk = {"sampling": sampling, "distance": checks.run("distance", lambda: distance.distance_to_closest_record(
         synthetic, train, holdout, encoder, synthetic_sample=attacks.distance_queries,
-        holdout_sample=attacks.distance_queries, confidence=attacks.confidence, rng=rng))}
+        holdout_sample=attacks.distance_queries, confidence=attacks.confidence, rng=rng,
+        whole=(whole["synthetic"], whole["train"], whole["holdout"])))}
     risk["membership"] = checks.run("membership", lambda: membership.membership_inference(
         synthetic, train, holdout, encoder, targets=attacks.membership_targets, epsilon=spec.privacy.epsilon,
         delta=spec.privacy.delta, confidence=attacks.confidence, rng=rng))
@@ -330,7 +352,8 @@ def run_reidentify(spec_path: str | Path, run_dir: Path) -> dict:
         synthetic = synthetic[columns]
         encoder = MixedEncoder.for_release(released, synthetic)
         rng = _rng(spec.generator.seed if spec.generator else None, 2)
-        risk.update(_risks(checks, spec, columns, synthetic, train, holdout, encoder, rng))
+        whole = {"synthetic": synthetic, "train": train, "holdout": holdout}
+        risk.update(_risks(checks, spec, columns, whole, encoder, rng))
     # Advice for the steward: these figures are unnoised and a single person can move them a lot, so they never
     # stop a run on their own (an unaccounted decision); the internal report shows them against their thresholds.
     advice = gates.risk_verdicts(risk, spec.gates.risk)
