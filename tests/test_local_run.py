@@ -37,6 +37,7 @@ def test_help_has_no_side_effects(project, tmp_path, command):
                          ids=["synth-pipeline run", "run_release.py"])
 @pytest.mark.parametrize("arguments", [["heart_disease", "--bogus"], ["--reject", "heart_disease"],
                                        ["heart_disease", "extra"]])
+@pytest.mark.slow  # six subprocesses, about 8 s
 def test_unknown_arguments_are_refused(project, tmp_path, command, arguments):
     repo_state = _tree(ROOT / ".state")
     done = subprocess.run([*command, *arguments, "--releases", str(project / "releases")], capture_output=True,

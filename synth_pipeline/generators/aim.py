@@ -109,6 +109,8 @@ class AimGenerator(CodedGenerator):
         # Rounds, measurements and the model's size follow from DP selections; no timing (a side channel on n).
         log.info("aim: %d rounds, %d measurements, model %d cells, epsilon spent %.4f of %.4f",
                  result.rounds, len(result.measurements), result.model.tree.size(domain.sizes), spent, epsilon)
-        privacy = {**accountant.report(delta=delta), "target_epsilon": epsilon, "rho": rho,
+        # The budget in its own units: zCDP's rho, or (in the accountant's report) GDP's mu.
+        budget = {"rho": rho} if self.params.accounting == "rdp" else {}
+        privacy = {**accountant.report(delta=delta), "target_epsilon": epsilon, **budget,
                    "unit": "row" if units is None else f"individual (max {units.max_rows} rows)"}
         return AimModel(result.model, domain=domain, privacy=privacy, released_rows=int(round(result.total)))

@@ -44,9 +44,10 @@ class AimParams(DomainParams):
     one_way_share: float = Field(0.2, ge=MIN_SHARE, le=1 - MIN_SHARE)  # of the budget, first on every one-way marginal
     rounds: int = Field(120, ge=2, le=10_000)  # AIM's T: the rest of the budget / T is the first rounds' budget
     selection_share: float = Field(0.1, ge=MIN_SHARE, le=1 - MIN_SHARE)  # of each round's budget, spent choosing
-    # How the run's charges become (epsilon, delta): "rdp" (zCDP curves, converted) or "gdp" (AIM-GDP: every charge
-    # a Gaussian-DP bound, converted exactly; see synth_pipeline/privacy/tight.py).
-    accounting: Literal["rdp", "gdp"] = "rdp"
+    # How the run's charges become (epsilon, delta): "gdp" (AIM-GDP: every charge a Gaussian-DP bound, converted
+    # exactly; synth_pipeline/privacy/tight.py) or "rdp" (zCDP curves, converted). gdp buys the measurements about 18%
+    # more budget at epsilon 1 (12% at 10); on Adult, 3 seeds: 2-way TVD 0.0315 against 0.0332 at epsilon 1.
+    accounting: Literal["rdp", "gdp"] = "gdp"
     max_model_cells: int = Field(200_000, ge=1_000, le=50_000_000)  # junction-tree size cap (memory, time)
     max_clique_cells: int = Field(100_000, ge=10, le=10_000_000)  # larger marginals are never measured
     sweeps: int = Field(2, ge=0, le=100)  # proportional-fitting sweeps per refit

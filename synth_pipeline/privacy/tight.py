@@ -53,8 +53,9 @@ def gdp_epsilon(*, mu: float, delta: float) -> float:
     high = 1.0
     while gdp_delta(epsilon=high, mu=mu) > delta:
         high *= 2
-    # brentq's root is within xtol of the exact one; stepping up by the tolerance keeps the figure an upper bound.
-    return brentq(lambda eps: gdp_delta(epsilon=eps, mu=mu) - delta, 0.0, high, xtol=1e-12) + 1e-10
+    # brentq's root is within xtol of the exact one; stepping up past the tolerance keeps the figure an upper bound.
+    root = brentq(lambda eps: gdp_delta(epsilon=eps, mu=mu) - delta, 0.0, high, xtol=1e-15)
+    return root * (1 + 1e-9) + 1e-14
 
 
 def gdp_mu(*, epsilon: float, delta: float) -> float:
@@ -64,5 +65,6 @@ def gdp_mu(*, epsilon: float, delta: float) -> float:
     high = 1.0
     while gdp_delta(epsilon=epsilon, mu=high) < delta:
         high *= 2
-    # A relative margin below the root, so that a run spending it in floating-point parts stays inside.
-    return brentq(lambda mu: gdp_delta(epsilon=epsilon, mu=mu) - delta, 1e-9, high, xtol=1e-14) * (1 - 1e-9)
+    # A relative margin below the root, wider than gdp_epsilon's rounding up, so that a run spending it in many
+    # floating-point parts still reports at most the target, down to the smallest budgets a spec may ask.
+    return brentq(lambda mu: gdp_delta(epsilon=epsilon, mu=mu) - delta, 1e-9, high, xtol=1e-15) * (1 - 1e-6)

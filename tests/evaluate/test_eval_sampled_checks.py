@@ -61,6 +61,7 @@ def test_the_reports_state_the_samples_and_xcom_does_not(eval_project, real_tabl
     assert _report(run_dir, "validate")["utility"]["real_rows"] == 1600
 
 
+@pytest.mark.slow  # a real reidentify step: about 8 s
 def test_a_copy_still_shows_its_exact_matches_when_sampled(eval_project, real_tables, make_run):
     """Exact matches hash every row: a copy's rows whose originals fell out of the training sample still count."""
     train, holdout = real_tables
