@@ -16,6 +16,8 @@ import re
 import sys
 from pathlib import Path
 
+from synth_pipeline.pii.cli import positive_int
+
 SEPARATORS = (",", ";", "\t", "|")
 
 
@@ -152,13 +154,6 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be a positive number")
-    return value
-
-
 def register(commands) -> None:
     init = commands.add_parser("init", help="start a release from a CSV or Parquet file: a spec with a TODO for "
                                             "every decision, a suite scaffold, a ledger proposal")
@@ -168,5 +163,5 @@ def register(commands) -> None:
                            "are read, never its values into the spec")
     init.add_argument("--project", default=".", help="the project root holding releases/ (default: .)")
     init.add_argument("--force", action="store_true", help="overwrite the files if they exist")
-    init.add_argument("--sample-size", type=_positive, default=300, help="values scanned per column for PII")
+    init.add_argument("--sample-size", type=positive_int, default=300, help="values scanned per column for PII")
     init.set_defaults(handler=_init)

@@ -82,7 +82,7 @@ def _scan_pii(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive number")
@@ -95,5 +95,5 @@ def register(commands) -> None:
     scan.add_argument("--spec", help="a release spec: use its pii settings and check its declarations (exit 2 on "
                                      "undeclared PII); the file's column names must be the schema's")
     scan.add_argument("--json", action="store_true", help='print {"columns": [{"name", "class", "entities"}]}')
-    scan.add_argument("--sample-size", type=_positive, help="values scanned per column (default: the spec's, or 300)")
+    scan.add_argument("--sample-size", type=positive_int, help="values scanned per column (default: the spec's, or 300)")
     scan.set_defaults(handler=_scan_pii)
