@@ -30,6 +30,9 @@ from synth_pipeline.spec.schema import (
 )
 
 
+TVD_BINS = 16  # equal-width bins for a wide numeric column without declared cut points
+
+
 def _column_cells(series: pd.Series, spec: ColumnSpec, bins: int, levels: list[str] | None) -> tuple[np.ndarray, int]:
     """Cell index per row and the number of cells (the last one is null)."""
     if isinstance(spec, (NumericColumn, DatetimeColumn)):
@@ -81,9 +84,10 @@ def _histogram(codes: np.ndarray, sizes: list[int], *, floor: float = 1.0) -> np
 
 
 def marginal_tvds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[str, ColumnSpec], *, ways: int,
-                  bins: int = 16, max_sets: int | None = None, rng: np.random.Generator | None = None,
-                  real_rows_floor: float = 0.0,
-                  only: list[tuple[str, ...]] | None = None) -> dict[tuple[str, ...], float]:
+                  bins: int = TVD_BINS, max_sets: int | None = None, rng: np.random.Generator | None = None,
+                  real_rows_floor: float = 0.0, only: list[tuple[str, ...]] | None = None,
+                  grid: tuple[list[str], np.ndarray, np.ndarray, list[int]] | None = None,
+                  ) -> dict[tuple[str, ...], float]:
     """TVD per set of `ways` columns: all sets, or `max_sets` drawn at random (with `rng`) when there are more, or
     exactly the sets `only` names (another table's figures on the same marginals).
 
@@ -91,8 +95,11 @@ def marginal_tvds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[s
     alone. Then adding or removing one individual's k rows moves each real histogram by at most 2k / floor in L1
     and each TVD, and their mean, by at most k / floor: the sensitivity the release decision states
     (`synth_pipeline.privacy.decision`). Where the table is at least the floor this is the plain TVD; below it the
-    real histogram sums to less than one and the TVD reads larger, never smaller."""
-    columns, real_codes, synthetic_codes, sizes = discretize(real, synthetic, schema, bins=bins)
+    real histogram sums to less than one and the TVD reads larger, never smaller.
+
+    `grid`: these two tables' `discretize` output, when the caller computes several orders on them (the cells are
+    the same for every order; discretizing is a pass over every row)."""
+    columns, real_codes, synthetic_codes, sizes = grid or discretize(real, synthetic, schema, bins=bins)
     sets = list(itertools.combinations(range(len(columns)), ways))
     if only is not None:
         position = {name: i for i, name in enumerate(columns)}
@@ -111,7 +118,7 @@ def marginal_tvds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[s
 
 
 def marginal_tvd(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[str, ColumnSpec], *, ways: int,
-                 bins: int = 16, max_sets: int | None = None, rng: np.random.Generator | None = None) -> float:
+                 bins: int = TVD_BINS, max_sets: int | None = None, rng: np.random.Generator | None = None) -> float:
     """Mean TVD over all `ways`-column marginals (or `max_sets` random ones): 0 identical, 1 disjoint."""
     tvds = marginal_tvds(real, synthetic, schema, ways=ways, bins=bins, max_sets=max_sets, rng=rng)
     return float(np.mean(list(tvds.values()))) if tvds else 0.0
