@@ -17,9 +17,11 @@ import pandas as pd
 import torch
 
 from synth_pipeline.domain import Domain
+from synth_pipeline.engines import Engine
+from synth_pipeline.engines.local import LocalEngine
 from synth_pipeline.errors import GeneratorError, PrivacyConfigError
 from synth_pipeline.generators import pgm
-from synth_pipeline.generators.aim_select import run_aim
+from synth_pipeline.generators.aim_select import measured_cliques, run_aim
 from synth_pipeline.generators.base import CodedGenerator, Individuals, check_budget, sensitivity_of, single_thread
 from synth_pipeline.generators.params import AimParams
 from synth_pipeline.privacy import tight
@@ -87,12 +89,15 @@ class AimGenerator(CodedGenerator):
                                      f"max_model_cells ({self.params.max_model_cells})")
 
     def fit(self, table: pd.DataFrame, domain: Domain, *, epsilon: float, delta: float, units: Individuals | None,
-            rng: np.random.Generator) -> AimModel:
+            rng: np.random.Generator, engine: Engine | None = None) -> AimModel:
+        """`engine`: where the marginals are counted (default: on this worker)."""
         self.check_feasible(domain, min_units=None, epsilon=epsilon, delta=delta)
         if units is not None:
             units.check(len(table))
-        codes = domain.encode(table)
         target = domain.names.index(self.params.target) if self.params.target is not None else None
+        # The one pass over the rows: exact marginals, counted where the engine runs; the noise is added below.
+        data = (engine or LocalEngine()).marginals(table, domain, list(measured_cliques(domain.sizes, self.params,
+                                                                                        target=target)))
         # The whole budget in a Gaussian measurement's units: the largest zCDP rho whose (epsilon, delta) under the
         # RDP conversion fits the target, or mu^2 / 2 for the largest mu whose GDP curve does.
         if self.params.accounting == "gdp":
@@ -101,7 +106,7 @@ class AimGenerator(CodedGenerator):
             rho = rho_for_budget(epsilon=epsilon, delta=delta, spent=RdpCurve.zero())
         accountant = Accountant(method=self.params.accounting)
         with single_thread():
-            result = run_aim(codes, domain.sizes, rho=rho, sensitivity=float(sensitivity_of(units)),
+            result = run_aim(data, domain.sizes, rho=rho, sensitivity=float(sensitivity_of(units)),
                              settings=self.params, accountant=accountant, delta=delta, rng=rng, target=target)
         spent = accountant.epsilon(delta=delta)
         if spent > epsilon:  # fail closed: never hand out a model that overspent

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,11 +41,6 @@ class AimResult:
     rounds: int
 
 
-def _counts(codes: np.ndarray, clique: pgm.Clique, sizes: Sequence[int]) -> np.ndarray:
-    flat = np.ravel_multi_index(tuple(codes[:, list(clique)].T), [sizes[a] for a in clique])
-    return np.bincount(flat, minlength=pgm.cells(clique, sizes)).astype(np.float64)
-
-
 def candidates_and_weights(attributes: int, workload_ways: int, *, target: int | None = None,
                            target_ways: int = 3) -> dict[pgm.Clique, float]:
     """The workload's downward closure with AIM's weights w_r = sum over workload marginals s of |r & s|. With a
@@ -57,6 +52,14 @@ def candidates_and_weights(attributes: int, workload_ways: int, *, target: int |
                      for rest in itertools.combinations(others, min(target_ways, attributes) - 1)]
     closure = {sub for s in workload for k in range(1, len(s) + 1) for sub in itertools.combinations(s, k)}
     return {r: float(sum(len(set(r) & set(s)) for s in workload)) for r in sorted(closure, key=lambda c: (len(c), c))}
+
+
+def measured_cliques(sizes: Sequence[int], settings: AimParams, *, target: int | None) -> dict[pgm.Clique, float]:
+    """The marginals AIM may measure, with their workload weights: every candidate small enough to measure, and
+    every one-way marginal. Their exact counts are all AIM ever reads of the data."""
+    candidates = candidates_and_weights(len(sizes), settings.workload_ways, target=target,
+                                        target_ways=settings.target_ways)
+    return {r: w for r, w in candidates.items() if pgm.cells(r, sizes) <= settings.max_clique_cells or len(r) == 1}
 
 
 def selection_cost(*, epsilon: float, method: str) -> float:
@@ -102,16 +105,15 @@ class _Estimate:
         return loss
 
 
-def run_aim(codes: np.ndarray, sizes: Sequence[int], *, rho: float, sensitivity: float, settings: AimParams,
-            accountant: Accountant, delta: float, rng: np.random.Generator, target: int | None = None) -> AimResult:
-    """Spend exactly `rho` (in the units of `accountant.method`) on AIM's selections and measurements of `codes`;
+def run_aim(data: Mapping[pgm.Clique, np.ndarray], sizes: Sequence[int], *, rho: float, sensitivity: float,
+            settings: AimParams, accountant: Accountant, delta: float, rng: np.random.Generator,
+            target: int | None = None) -> AimResult:
+    """Spend exactly `rho` (in the units of `accountant.method`) on AIM's selections and measurements of `data`,
+    the exact counts of every clique `measured_cliques` names (an engine computed them, wherever the rows are);
     every charge goes to `accountant` (`delta` only to log the epsilon spent so far). `target`: the index of
     `settings.target`."""
     attributes = len(sizes)
-    candidates = candidates_and_weights(attributes, settings.workload_ways, target=target,
-                                        target_ways=settings.target_ways)
-    weights = {r: w for r, w in candidates.items() if pgm.cells(r, sizes) <= settings.max_clique_cells or len(r) == 1}
-    data = {r: _counts(codes, r, sizes) for r in weights}
+    weights = measured_cliques(sizes, settings, target=target)
     score_sensitivity = sensitivity * max(weights.values())
     # The one-way marginals get their share of the budget at one noise scale; each later round gets
     # (rest) / T, split between choosing (epsilon) and measuring (sigma).

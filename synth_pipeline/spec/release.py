@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from synth_pipeline.spec.base import NAME_PATTERN, Frozen
+from synth_pipeline.spec.engine import EngineSpec
 from synth_pipeline.spec.evaluation import EvaluationSpec, GatesSpec
 from synth_pipeline.spec.feasibility import feasibility_problems
 from synth_pipeline.spec.harmonize import HarmonizeSpec, SourceMapping
@@ -70,6 +71,7 @@ class ReleaseSpec(Frozen):
     privacy_unit: PrivacyUnit = "row"
     privacy: PrivacySpec
     generator: GeneratorSpec | None = None  # without it the DAG stops after the PII scan: nothing is trained
+    engine: EngineSpec = EngineSpec()  # where the fit's row-level work runs: the worker, or Spark
     quality: QualitySpec
     evaluation: EvaluationSpec = EvaluationSpec()
     gates: GatesSpec = GatesSpec()
@@ -117,6 +119,10 @@ class ReleaseSpec(Frozen):
                                     "generalize.categories, or add privacy.estimation)")
         if self.generator is not None:
             problems += self._generator_problems()
+            if self.engine.name != "local" and self.generator.name != "aim":
+                # DP-SGD's passes over the rows are not counts: they stay on the worker (issue 15's next slice).
+                problems.append(f"engine: the {self.engine.name} engine runs the aim generator only, not "
+                                f"{self.generator.name!r}")
         problems += feasibility_problems(self)
         for column in sorted(self.evaluation.columns() - columns):
             problems.append(f"evaluation: {column!r} is not a schema column")

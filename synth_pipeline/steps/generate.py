@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from synth_pipeline.engines import make_engine
 from synth_pipeline.generators import make_generator
 from synth_pipeline.privacy.contributions import max_rows_per_unit
 from synth_pipeline.privacy.estimation import estimate_domain
 from synth_pipeline.release_schema import modelled_columns
 from synth_pipeline.runs import step_input, step_output, write_json
+from synth_pipeline.sources import ConnectionResolver, env_connection_resolver
 from synth_pipeline.spec import LoadedSpec, UnitKey, load_spec
 from synth_pipeline.steps.budget import mark_charge_spent
 
@@ -43,13 +45,18 @@ def _units(loaded: LoadedSpec, train: pd.DataFrame):
     return Individuals(ids=train[unit.key].to_numpy(), max_rows=unit.max_rows) if isinstance(unit, UnitKey) else None
 
 
-def run_train(spec_path: str | Path, run_dir: Path, *, run_id: str, seed: int | None) -> dict:
+def run_train(spec_path: str | Path, run_dir: Path, *, run_id: str, seed: int | None,
+              resolve_connection: ConnectionResolver = env_connection_resolver) -> dict:
     from synth_pipeline.generators.base import save_model
 
     loaded = load_spec(spec_path)
     spec = loaded.spec
     generator = make_generator(spec.generator.name, spec.generator.params)
     schema, left_out = modelled_columns(spec)
+    # Before the charge: an engine that cannot start (no cluster, no Java) costs no budget. Only aim takes one (the
+    # spec refuses a non-local engine for the others).
+    engine = {} if spec.engine.name == "local" else {"engine": make_engine(spec.engine,
+                                                                          resolve_connection=resolve_connection)}
     # The charge becomes final here, before the first read of private data: a run that trains keeps its charge.
     entry = mark_charge_spent(loaded, run_id=run_id)
     train = pd.read_parquet(step_input(run_dir, "split") / "train.parquet")
@@ -71,7 +78,7 @@ def run_train(spec_path: str | Path, run_dir: Path, *, run_id: str, seed: int | 
     started = time.perf_counter()
     log.info("train: fitting %s on %d columns at epsilon=%.4g, delta=%.3g", spec.generator.name, len(schema),
              epsilon, delta)
-    model = generator.fit(table, domain, epsilon=epsilon, delta=delta, units=units, rng=fit_rng)
+    model = generator.fit(table, domain, epsilon=epsilon, delta=delta, units=units, rng=fit_rng, **engine)
     # The fit's duration grows with the private row count: it stays in the run folder, out of XCom and the logs.
     fit_s = time.perf_counter() - started
     params = generator.params.model_dump(mode="json")
