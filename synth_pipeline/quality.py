@@ -137,7 +137,12 @@ def validate_table(table: pd.DataFrame, suite_path: Path) -> QualityReport:
     """Run the suite on the table with an in-memory GX context; never raises for a failing expectation."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no telemetry from machines holding sensitive data
     logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its INFO chatter buries the task log
-    import great_expectations as gx
+    try:
+        import great_expectations as gx
+    except SystemExit as exc:  # pyspark, which GX imports, exits where it takes the process for a doctest run
+        raise ConfigError("Great Expectations could not be imported: pyspark (which it imports) exited because this "
+                          "process's __main__ module has no file (a `python -c` or a spawned child of `python -m`). "
+                          "Run the step from a script, `python -m` or the synth-pipeline CLI.") from exc
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 

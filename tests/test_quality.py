@@ -95,3 +95,17 @@ def test_the_suite_must_be_in_an_allowed_folder(project, suite, allowed):
         return
     with pytest.raises(PathNotAllowed, match=r"quality\.suite: .* resolves outside the folders allowed for suites"):
         quality.suite_path(loaded)
+
+
+def test_a_process_that_pyspark_takes_for_a_doctest_run_gets_a_typed_error_not_a_silent_exit(tmp_path):
+    """pyspark (imported by GX) calls sys.exit(0) where __main__ has no file: `python -c`, or a spawned child of
+    `python -m pytest`. A gate that exits 0 without running is worse than one that fails: the error says why."""
+    import subprocess
+    import sys
+
+    suite = tmp_path / "suite.json"
+    suite.write_text(json.dumps({"name": "s", "expectations": []}))
+    code = ("import sys, pandas as pd; from pathlib import Path; from synth_pipeline.quality import validate_table; "
+            "validate_table(pd.DataFrame({'a': [1]}), Path(sys.argv[1]))")
+    child = subprocess.run([sys.executable, "-c", code, str(suite)], capture_output=True, text=True)
+    assert child.returncode == 1 and "ConfigError: Great Expectations could not be imported" in child.stderr

@@ -35,6 +35,7 @@ import resource
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,9 +143,11 @@ def run(spec_path: Path, *, dataset: str, generators: list[str], epsilons: list[
         for epsilon in epsilons:
             group = []
             for seed in range(seeds):
-                with context.Pool(1) as pool:
-                    synthetic, measured = pool.apply(_fit_and_sample, (str(spec_path), name, params, epsilon, seed,
-                                                                       rows, verbose))
+                # A fresh process per fit, so peak memory is the fit's own; an executor, not a pool, so that a worker
+                # that dies raises BrokenProcessPool instead of leaving the bench waiting forever.
+                with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                    synthetic, measured = pool.submit(_fit_and_sample, str(spec_path), name, params, epsilon, seed,
+                                                      rows, verbose).result()
                 record = {"dataset": dataset, "generator": name, "epsilon": epsilon, "seed": seed, **measured,
                           **evaluate(synthetic, train, test, loaded.spec.schema, target=target)}
                 group.append(record)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -152,15 +152,29 @@ def run_size(rows: int, *, workdir: Path, seed: int, params: dict, emit) -> list
     spec_path = write_project(root, rows, seed, params)
     emit({"rows": rows, "step": "(generate table)", "wall_s": time.perf_counter() - started, "cpu_s": None,
           "peak_mb": None, "outcome": "ok"})
-    context = multiprocessing.get_context("spawn")
     records = []
     for step in STEPS:
-        with context.Pool(1) as pool:
-            record = {"rows": rows, **pool.apply(_run_step, (step, str(spec_path), str(root / ".state"), "bench",
-                                                             seed))}
+        record = {"rows": rows, **_in_fresh_process(step, spec_path, root / ".state", seed)}
         records.append(record)
         emit(record)
     return records
+
+
+def _in_fresh_process(step: str, spec_path: Path, state: Path, seed: int) -> dict:
+    """One step in a child started as `python -m` (an Airflow task's fresh process), its figures read from a file.
+
+    Not a multiprocessing pool: a pool whose worker dies waits forever, and a spawned worker's `__main__` has no
+    file when the parent ran as `python -m pytest`, which pyspark (imported by GX) takes for a doctest run and
+    answers with `sys.exit(0)`."""
+    with tempfile.TemporaryDirectory(prefix="bench-scale-step-") as scratch:
+        result = Path(scratch) / "result.json"
+        started = time.perf_counter()
+        child = subprocess.run([sys.executable, "-m", __name__, step, str(spec_path), str(state), "bench", str(seed),
+                                str(result)], check=False)
+        if child.returncode != 0 or not result.exists():
+            return {"step": step, "wall_s": time.perf_counter() - started, "cpu_s": None, "peak_mb": None,
+                    "outcome": f"the step's process ended with exit code {child.returncode} and no figures"}
+        return json.loads(result.read_text())
 
 
 def _sizes(values: list[float]) -> list[int]:
@@ -229,3 +243,8 @@ def register(commands) -> None:
     parser.add_argument("--workdir", help="where the throwaway projects go (default: the system's temp folder)")
     parser.add_argument("--json", action="store_true", help="one JSON record per step")
     parser.set_defaults(handler=_handle)
+
+
+if __name__ == "__main__":  # the child `_in_fresh_process` starts: STEP SPEC STATE RUN_ID SEED RESULT_FILE
+    step_name, spec_file, state_dir, run_name, seed_text, result_file = sys.argv[1:]
+    Path(result_file).write_text(json.dumps(_run_step(step_name, spec_file, state_dir, run_name, int(seed_text))))
