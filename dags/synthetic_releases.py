@@ -161,7 +161,9 @@ def build_release_dag(spec_path: Path):
             seed = spec.generator.seed
             split = _step(spec_path, name, "split", seed=seed)
             charge = _step(spec_path, name, "charge_budget", run_id=run_id)
-            train = _step(spec_path, name, "train", run_id=run_id, seed=seed)
+            # A Spark engine names its cluster by an Airflow Connection: resolved as extract resolves SQL sources.
+            train = _step(spec_path, name, "train", run_id=run_id, seed=seed,
+                          resolve_connection=lambda: _connection_url)
             # Runs whatever happened to train: a reservation that training never marked spent is released.
             train >> _step(spec_path, name, "settle_budget", trigger_rule="all_done", run_id=run_id)
             sample = _step(spec_path, name, "sample", seed=seed)

@@ -142,3 +142,28 @@ def test_no_answer_before_the_timeout_falls_back_to_a_rejection(release_bag):
     assert approve.defaults == ["Reject"] and approve.options == ["Approve", "Reject"]
     assert approve.response_timeout == timedelta(hours=spec.approval.timeout_hours) == timedelta(hours=72)
     assert approve.assigned_users == [{"id": "steward", "name": "steward"}]
+
+
+def test_a_spark_engine_finds_its_connection_in_airflows_metadata_database(airflow_db, project, state_dir,
+                                                                            monkeypatch):
+    """`engine.conn_id` as an operator defines it (`airflow connections add`, not an environment variable): the
+    train task resolves it through Airflow, as extract does a SQL source's."""
+    import subprocess
+
+    import yaml
+
+    monkeypatch.setenv("SYNTH_PIPELINE_RELEASES", str(project / "releases"))
+    spec_path = project / "releases" / "heart_disease.yaml"
+    document = yaml.safe_load(spec_path.read_text())
+    document.pop("approval")  # the run ends with the steward's report: what is checked here is train
+    document["engine"] = {"name": "spark", "conn_id": "spark_from_metadata"}
+    document["generator"]["params"] = {**document["generator"].get("params", {}), "rounds": 3}
+    spec_path.write_text(yaml.safe_dump(document, sort_keys=False))
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run([str(airflow), "connections", "add", "spark_from_metadata", "--conn-type", "spark",
+                    "--conn-host", "local[1]"], check=True, capture_output=True)
+    try:
+        dag_run = _dag_bag().dags["heart_disease"].test()
+        assert _states(dag_run)["train"] == "success", _states(dag_run)
+    finally:
+        subprocess.run([str(airflow), "connections", "delete", "spark_from_metadata"], check=True, capture_output=True)

@@ -50,8 +50,10 @@ def master_from_connection(uri: str) -> str:
         head, _, tail = netloc.rpartition(":")
         host, port = (head, tail) if tail.isdigit() else (netloc, None)
         kind, host = parts.scheme, unquote(host)
-    if kind != "spark" or not host:
-        raise ConfigError("engine.conn_id: expected a Spark connection (conn_type spark) with a host")
+    # Without Airflow's Spark provider installed (its client clashes with a full pyspark), `airflow connections add
+    # --conn-type spark` and the UI store the type as generic: the same connection, so both are taken.
+    if kind not in ("spark", "generic") or not host:
+        raise ConfigError("engine.conn_id: expected a Spark connection (conn_type spark, or generic) with a host")
     return f"{host}:{port}" if port else host
 
 

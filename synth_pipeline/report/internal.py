@@ -46,6 +46,16 @@ def _reruns(report: Mapping) -> str:
     return html.paragraph(f"Re-run: this check ran {len(earlier)} time(s) before on this run{said}.")
 
 
+def _sampling(sampling: Mapping | None, checks: str) -> str:
+    """The rows a check looked at, per side: its intervals follow from these, not from the tables' sizes."""
+    if not sampling:
+        return ""
+    sides = ", ".join(f"{side} {rows:,}{' (a random sample)' if sampling['capped'].get(side) else ' (all rows)'}"
+                      for side, rows in sampling["sample_rows"].items())
+    return html.paragraph(f"{checks} looked at: {sides}. Each side is capped at check_rows = "
+                          f"{sampling['check_rows']:,}; the intervals shown follow from these sample sizes.")
+
+
 def _overview(release: str, run_id: str, reports: Mapping[str, dict], standing: Mapping) -> str:
     charge = reports.get("charge_budget", {})
     train = reports.get("train", {})
@@ -165,6 +175,7 @@ def _utility(report: Mapping, distributions: Mapping) -> str:
              ", ".join("×".join(w["columns"]) for w in m["worst"][:3])]
             for ways, m in marginals.items()]))
     tstr = utility.get("tstr") or {}
+    body.append(_sampling(tstr.get("sampling"), "The TSTR and TRTR models"))
     if "tstr" in tstr:
         body.append(html.kpis([(f"TSTR {tstr.get('metric')} ({tstr.get('target')})", _fmt(tstr["tstr"], 3)),
                                ("trained on real", _fmt(tstr.get("trtr"), 3)), ("ratio", _fmt(tstr.get("ratio"), 3))]))
@@ -228,7 +239,7 @@ def _risk(report: Mapping) -> str:
     details += [["share closer to train than holdout (raw)", _fmt(distance.get("share_closer_to_train"))],
                 ["expected without memorization (p0 = |train| / (|train| + |holdout|))", _fmt(distance.get("p0"))],
                 ["share at equal set sizes (0.5 ideal, 1.0 a copy)", _fmt(distance.get("share_at_equal_sizes"))]]
-    return html.section("Re-identification risk", _reruns(report),
+    return html.section("Re-identification risk", _reruns(report), _sampling(report.get("sampling"), "These checks"),
                         html.table(["check", "value", "gate", "verdict", "note"], _verdict_rows(verdicts)),
                         html.table(["detail", ""], details), chart,
                         note="All attacks use the holdout, which training never saw, as their control.")

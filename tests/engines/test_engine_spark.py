@@ -208,6 +208,7 @@ def test_the_spark_engine_runs_aim_only():
 @pytest.mark.parametrize(("uri", "master"), [
     ("spark://spark%3A%2F%2Fmaster.example:7077", "spark://master.example:7077"),  # Airflow's URI form
     ("spark://yarn", "yarn"),
+    ("generic://local%5B1%5D", "local[1]"),  # `airflow connections add --conn-type spark` without the provider
     ("spark://user:secret@local", "local"),
     ('{"conn_type": "spark", "host": "k8s://https://api.example:6443"}', "k8s://https://api.example:6443"),
 ])
