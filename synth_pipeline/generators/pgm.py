@@ -122,33 +122,35 @@ class GraphicalModel:
 
     def beliefs(self, potentials: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
         """Two-pass sum-product on the junction tree, in probability space with every potential scaled by its
-        maximum and every message normalised (so nothing overflows; the scale factors cancel)."""
+        maximum and every message normalised (so nothing overflows; the scale factors cancel). The downward pass
+        forms each child's "everything but you" product from prefix and suffix products of its siblings' messages:
+        3k multiplications for k children instead of k^2, with no division (a message may hold exact zeros)."""
         tree, sizes = self.tree, self.sizes
         factors = [(p - p.max()).exp() for p in (self.potentials if potentials is None else potentials)]
-
-        def incoming(node: int, skip: int | None = None) -> torch.Tensor:
-            total = factors[node]
-            for child in tree.children[node]:
-                if child != skip:
-                    total = total * _expand(upward[child], tree.separators[child], tree.cliques[node], sizes)
-            if tree.parent[node] >= 0:
-                total = total * _expand(downward[node], tree.separators[node], tree.cliques[node], sizes)
-            return total
-
-        upward, downward = {}, {}
+        upward = {}
         for node in reversed(tree.order[1:]):
             total = factors[node]
             for child in tree.children[node]:
                 total = total * _expand(upward[child], tree.separators[child], tree.cliques[node], sizes)
             message = _sum_onto(total, tree.cliques[node], tree.separators[node])
             upward[node] = message / message.sum()
-        beliefs = [None] * len(tree.cliques)
+        beliefs, downward = [None] * len(tree.cliques), {}
         for node in tree.order:
-            for child in tree.children[node]:
-                message = _sum_onto(incoming(node, skip=child), tree.cliques[node], tree.separators[child])
-                downward[child] = message / message.sum()
-            belief = incoming(node)
-            beliefs[node] = belief / belief.sum()
+            clique, children = tree.cliques[node], tree.children[node]
+            base = factors[node]
+            if tree.parent[node] >= 0:
+                base = base * _expand(downward[node], tree.separators[node], clique, sizes)
+            inflow = [_expand(upward[child], tree.separators[child], clique, sizes) for child in children]
+            prefix = [base]  # prefix[i]: the base times the messages of children[:i]
+            for message in inflow:
+                prefix.append(prefix[-1] * message)
+            suffix = None  # the messages of children[i + 1:]
+            for i in reversed(range(len(children))):
+                others = prefix[i] if suffix is None else prefix[i] * suffix
+                message = _sum_onto(others, clique, tree.separators[children[i]])
+                downward[children[i]] = message / message.sum()
+                suffix = inflow[i] if suffix is None else suffix * inflow[i]
+            beliefs[node] = prefix[-1] / prefix[-1].sum()
         return beliefs
 
     def marginal(self, clique: Clique, beliefs: list[torch.Tensor] | None = None) -> torch.Tensor:
