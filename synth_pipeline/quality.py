@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -138,7 +139,9 @@ def validate_table(table: pd.DataFrame, suite_path: Path) -> QualityReport:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no telemetry from machines holding sensitive data
     logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its INFO chatter buries the task log
     try:
-        import great_expectations as gx
+        with warnings.catch_warnings():  # pyspark's, about a pandas it is not asked to use: noise in every task log
+            warnings.filterwarnings("ignore", message="PySpark does not yet fully support", category=FutureWarning)
+            import great_expectations as gx
     except SystemExit as exc:  # pyspark, which GX imports, exits where it takes the process for a doctest run
         raise ConfigError("Great Expectations could not be imported: pyspark (which it imports) exited because this "
                           "process's __main__ module has no file (a `python -c` or a spawned child of `python -m`). "
