@@ -74,11 +74,14 @@ def discretize(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[str,
         real_codes.append(real_cells)
         synthetic_codes.append(synthetic_cells)
         sizes.append(size)
-    return columns, np.stack(real_codes, axis=1), np.stack(synthetic_codes, axis=1), sizes
+    # Column-major, so that a marginal reads its columns in place (a row-major array copied every chosen set's
+    # columns out of every row: most of validate's time on a million rows).
+    return (columns, np.asfortranarray(np.stack(real_codes, axis=1)),
+            np.asfortranarray(np.stack(synthetic_codes, axis=1)), sizes)
 
 
-def _histogram(codes: np.ndarray, sizes: list[int], *, floor: float = 1.0) -> np.ndarray:
-    flat = np.ravel_multi_index(tuple(codes.T), tuple(sizes))
+def _histogram(columns: tuple[np.ndarray, ...], sizes: list[int], *, floor: float = 1.0) -> np.ndarray:
+    flat = np.ravel_multi_index(columns, tuple(sizes))
     counts = np.bincount(flat, minlength=math.prod(sizes)).astype(np.float64)
     return counts / max(counts.sum(), floor, 1.0)
 
@@ -111,8 +114,8 @@ def marginal_tvds(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Mapping[s
     result = {}
     for chosen in sets:
         chosen_sizes = [sizes[i] for i in chosen]
-        p = _histogram(real_codes[:, chosen], chosen_sizes, floor=real_rows_floor)
-        q = _histogram(synthetic_codes[:, chosen], chosen_sizes)
+        p = _histogram(tuple(real_codes[:, i] for i in chosen), chosen_sizes, floor=real_rows_floor)
+        q = _histogram(tuple(synthetic_codes[:, i] for i in chosen), chosen_sizes)
         result[tuple(columns[i] for i in chosen)] = 0.5 * float(np.abs(p - q).sum())
     return result
 
