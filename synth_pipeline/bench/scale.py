@@ -81,7 +81,7 @@ def generate_table(rows: int, seed: int) -> pd.DataFrame:
     return table
 
 
-def write_project(root: Path, rows: int, seed: int, params: dict) -> Path:
+def write_project(root: Path, rows: int, seed: int, params: dict, generator: str = "aim") -> Path:
     """The table, spec, suite and ledger of one size under `root`; returns the spec's path."""
     import yaml
 
@@ -98,7 +98,9 @@ def write_project(root: Path, rows: int, seed: int, params: dict) -> Path:
                 schema={**spec["schema"], **EXTRA_SCHEMA}, quality={"suite": f"expectations/{SPEC_NAME}.json"})
     # A public floor of the people below the generated size (dedupe drops a few); delta far below 1 / rows.
     spec["privacy"] = {"epsilon": 1.0, "delta": min(1e-6, 0.1 / rows), "min_individuals": int(rows * 0.9)}
-    spec["generator"] = {**spec["generator"], "seed": seed, "params": {**spec["generator"]["params"], **params}}
+    spec["generator"] = ({**spec["generator"], "seed": seed, "params": {**spec["generator"]["params"], **params}}
+                         if generator == spec["generator"]["name"] else
+                         {"name": generator, "seed": seed, "params": params})  # Adult's tuning is aim's
     # What the PII scan finds in the derived columns, declared as Adult's own quasi-identifiers are.
     spec["pii"]["columns"].update({name: {"class": "quasi_identifier", "action": "keep"}
                                    for name in ("region", "interview_date")})
@@ -143,13 +145,13 @@ def _run_step(step: str, spec_path: str, state: str, run_id: str, seed: int) -> 
             "outcome": outcome}
 
 
-def run_size(rows: int, *, workdir: Path, seed: int, params: dict, emit) -> list[dict]:
+def run_size(rows: int, *, workdir: Path, seed: int, params: dict, emit, generator: str = "aim") -> list[dict]:
     """Every step of one run on a `rows`-row table, each in a fresh process."""
     from synth_pipeline.steps import STEPS
 
     root = workdir / f"rows-{rows}"
     started = time.perf_counter()
-    spec_path = write_project(root, rows, seed, params)
+    spec_path = write_project(root, rows, seed, params, generator)
     emit({"rows": rows, "step": "(generate table)", "wall_s": time.perf_counter() - started, "cpu_s": None,
           "peak_mb": None, "outcome": "ok"})
     records = []
@@ -227,7 +229,8 @@ def _handle(args: argparse.Namespace) -> int:
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.workdir) as workdir:
         records = [record for rows in sizes
-                   for record in run_size(rows, workdir=Path(workdir), seed=args.seed, params=params, emit=emit)]
+                   for record in run_size(rows, workdir=Path(workdir), seed=args.seed, params=params, emit=emit,
+                                              generator=args.generator)]
     if not args.json:
         print(summary_table(records))
     return 0
@@ -238,6 +241,8 @@ def register(commands) -> None:
                                                      "sizes (prints figures)")
     parser.add_argument("--rows", action="append", type=float,
                         help="table size, e.g. 1e6 (repeatable; one size also runs a tenth of it; default 1e5)")
+    parser.add_argument("--generator", default="aim", help="the generator to train (default aim, with Adult's "
+                                                           "parameters; another gets its defaults and --param)")
     parser.add_argument("--param", action="append", help="KEY=VALUE: override one generator parameter (repeatable)")
     parser.add_argument("--seed", type=int, default=0, help="the table's, the split's and the generator's seed")
     parser.add_argument("--workdir", help="where the throwaway projects go (default: the system's temp folder)")

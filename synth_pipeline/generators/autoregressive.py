@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import warnings
 from typing import ClassVar
 
@@ -249,6 +250,7 @@ class AutoregressiveGenerator(CodedGenerator):
             sampler = UniformWithReplacementSampler(num_samples=len(data), sample_rate=rate, generator=generator,
                                                     steps=steps)
             steps_per_epoch = max(1, round(1 / rate))
+            started = time.perf_counter()
             for step, batch in enumerate(sampler, start=1):
                 optimizer.zero_grad()
                 if len(batch):
@@ -263,8 +265,13 @@ class AutoregressiveGenerator(CodedGenerator):
                         noise_multiplier=noise, sample_rate=rate, steps=step)).epsilon(delta=delta)
                     # Progress for the task log: the schedule and the spend (DP and public). Never the loss: it is
                     # a statistic of the private rows with no noise on it.
-                    log.info("dpsgd_autoregressive epoch %d (step %d of %d): epsilon spent %.4f",
-                             math.ceil(step / steps_per_epoch), step, steps, spent)
+                    # Throughput from DP figures only: steps per second times the expected batch (the sample rate
+                    # times the DP count), never the rows actually drawn (their count is private).
+                    speed = step / max(time.perf_counter() - started, 1e-9)
+                    log.info("dpsgd_autoregressive epoch %d (step %d of %d): epsilon spent %.4f; %.1f steps/s, about "
+                             "%.0f rows/s at the expected batch of %.0f (torch threads: %d)",
+                             math.ceil(step / steps_per_epoch), step, steps, spent, speed, speed * rate * noisy_units,
+                             rate * noisy_units, torch.get_num_threads())
             wrapped.remove_hooks()
         accountant.subsampled_gaussian(purpose="DP-SGD", noise_multiplier=noise, sample_rate=rate, steps=steps)
         spent = accountant.epsilon(delta=delta)
