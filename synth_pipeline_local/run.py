@@ -193,7 +193,11 @@ def run_release(name: str, *, releases: str | None = None, port: int = 28180, ti
     spec = loaded.spec
     state = state_dir(loaded.project_root)
     home = embedded.airflow_home(state)
-    stewards = list(spec.approval.stewards)
+    # A spec without `approval` is a valid one: its DAG ends with the steward's report and publishes nothing.
+    stewards = list(spec.approval.stewards) if spec.approval is not None else []
+    if demo_answer and not stewards:
+        raise ConfigError(f"release {spec.name!r} has no approval block: its runs end with the steward's report and "
+                          f"publish nothing, so there is nothing for --{demo_answer}-as-demo-steward to answer")
     with exclusive(home):
         requested, port = port, embedded.free_port(port)
         url = f"http://127.0.0.1:{port}"
@@ -333,6 +337,9 @@ def _conclude(outcome: dict, result_path: Path, task_log: Path, loaded, state: P
 
     cli(["budget", loaded.spec.dataset, "--project", str(loaded.project_root)])
     if dag_state == "success" and tasks.get("publish") == "success":
+        return 0
+    if dag_state == "success" and loaded.spec.approval is None:
+        say(f"{loaded.spec.name} has no approval block: the run ended with the steward's report, as its spec says")
         return 0
     if tasks.get("approve") == "success" and tasks.get("publish") == "skipped":
         raise PipelineError(f"run {run_id} of {loaded.spec.name} was rejected by the steward; nothing was published")

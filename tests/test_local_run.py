@@ -54,6 +54,21 @@ def test_an_unknown_release_is_a_clear_error(project, tmp_path):
     assert "Traceback" not in done.stderr and not (project / ".state").exists()
 
 
+def test_a_demo_answer_for_a_spec_without_approval_is_refused_before_anything_runs(project, tmp_path):
+    """A spec without `approval` ends with the report and publishes nothing: there is nothing to answer."""
+    import yaml
+
+    spec = project / "releases" / "heart_disease.yaml"
+    document = yaml.safe_load(spec.read_text())
+    document.pop("approval")
+    spec.write_text(yaml.safe_dump(document, sort_keys=False))
+    done = subprocess.run([CLI, "run", "heart_disease", "--releases", str(project / "releases"),
+                           "--approve-as-demo-steward"], capture_output=True, text=True, cwd=tmp_path,
+                          env=env_without_state(), timeout=120)
+    assert done.returncode == 2 and "has no approval block" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (project / ".state").exists()
+
+
 @pytest.mark.parametrize("arguments", [["pending"], ["approve", "manual__x"], ["reject", "manual__x", "--comment", "no"]])
 def test_a_steward_command_against_an_unreachable_server_says_so(arguments, monkeypatch, capsys):
     from synth_pipeline.cli import main
