@@ -19,6 +19,7 @@ def _tree(folder: Path) -> dict[str, float]:
     return {str(path): path.stat().st_mtime for path in folder.rglob("*")} if folder.exists() else {}
 
 
+@pytest.mark.slow  # four subprocesses that import Airflow: about 5 s
 @pytest.mark.parametrize("command", [[CLI, "run"], [sys.executable, str(ROOT / "scripts" / "run_release.py")]],
                          ids=["synth-pipeline run", "run_release.py"])
 def test_help_has_no_side_effects(project, tmp_path, command):

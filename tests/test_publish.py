@@ -191,6 +191,7 @@ def _child_publish(root: Path, source: Path, version: str, fault: str | None) ->
 V1, V2 = "20261122T000000Z-0000aaaa", "20261123T000000Z-0000bbbb"
 
 
+@pytest.mark.slow  # three child processes killed mid-publication: about 8 s
 @pytest.mark.parametrize("fault", ["publish:after_first_file", "publish:before_move", "publish:before_latest"])
 def test_sigkill_at_any_point_leaves_no_partial_release_and_a_rerun_completes(tmp_path, run_dir, fault):
     root = tmp_path / "published"

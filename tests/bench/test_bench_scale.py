@@ -9,6 +9,7 @@ from synth_pipeline.cli import main
 from synth_pipeline.steps import STEPS
 
 
+@pytest.mark.slow  # three tables built from Adult: about 4 s
 def test_the_generated_table_is_seeded_with_twenty_columns_nulls_and_atoms():
     first, again = scale.generate_table(3000, 1), scale.generate_table(3000, 1)
     assert first.equals(again) and first.shape == (3000, 20)

@@ -45,6 +45,7 @@ def test_a_fresh_draw_passes_every_gate(eval_project, real_tables, make_run, dra
                                                            "expect_table_columns_to_match_ordered_list"}
 
 
+@pytest.mark.slow  # every risk check on a copied table: about 7 s
 def test_a_copy_of_the_training_table_fails_distance_and_membership(eval_project, real_tables, make_run):
     """The risk figures are unnoised: they advise the steward (the internal report leads with them) and never stop
     the run on their own, which would be an unaccounted release of a bit about the training table."""
@@ -80,6 +81,7 @@ def test_independent_noise_passes_risk_and_fails_utility(eval_project, real_tabl
     assert utility["marginals"]["1"]["mean"] > 0.2
 
 
+@pytest.mark.slow  # the validate step with its GX suite: about 4 s
 def test_an_invalid_table_fails_with_rules_and_counts_and_writes_its_report(eval_project, real_tables, make_run, draw):
     train, holdout = real_tables
     synthetic = draw["population"](1600, np.random.default_rng(3))

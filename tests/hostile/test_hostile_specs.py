@@ -188,6 +188,7 @@ def test_a_spec_that_cannot_succeed_is_refused_before_any_charge(hostile_project
     assert not state.exists() or not any(state.rglob("*")), "nothing may be written, the ledger least of all"
 
 
+@pytest.mark.slow  # the installed command in subprocesses: about 3 s
 def test_exit_codes_of_the_installed_command(hostile_project):
     """The console script itself, as the review ran it: 0 valid, 1 invalid spec, no traceback, quickly."""
     good = hostile_project / "releases" / "heart_disease.yaml"
